@@ -1,0 +1,70 @@
+"""Leg pain (VAS 0-100) from root compression and chemical sensitization of the root.
+
+``VAS = 100 · (1 − exp(−s · (w_c · C + S)))`` with
+
+* ``C`` compression in [0, 1]: the fragment material left in the contact zone of the root, ``z`` (a
+  fraction of its onset value), rescaled so that the root is free once ``z`` falls to the
+  decompression fraction ``z_d``: ``C = clip((z − z_d)/(1 − z_d), 0, 1)``. Pain therefore tracks the
+  part of the fragment that touches the root, not the residual volume as a whole (BRIEF §2);
+* ``S`` sensitization: ``dS/dt = k_s · Σ_j w_j c_j/(c_j + K_j) − r · S`` over TNF-α, IL-1β, IL-6 and
+  IL-8 at the root, resolved at ``r = r0 · (1 + g · IL10/(IL10 + K10))``: active, IL-10 dependent
+  resolution (macrophage_depletion_delays_pain_resolution); integrated exactly over each step;
+* ``s`` the patient's nerve sensitivity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..scenario.schema import Pain, Polarization
+from .kernels import IL1B, IL6, IL8, IL10, TNF
+
+__all__ = ["PainState"]
+
+
+@dataclass
+class PainState:
+    params: Pain
+    il10_half_max: float
+    sensitivity: float
+    sensitization: float = 0.0
+    compression: float = 1.0
+
+    @classmethod
+    def from_parameters(cls, pain: Pain, polarization: Polarization, sensitivity: float) -> PainState:
+        return cls(pain, polarization.il10_half_max_pg_ml, sensitivity)
+
+    def drive(self, root: np.ndarray) -> float:
+        """Cytokine drive of sensitization from mean root concentrations (pg/mL, CYTOKINES order)."""
+        p = self.params
+        return (
+            p.tnf_weight * _sat(root[TNF], p.tnf_half_max_pg_ml)
+            + p.il1b_weight * _sat(root[IL1B], p.il1b_half_max_pg_ml)
+            + p.il6_weight * _sat(root[IL6], p.il6_half_max_pg_ml)
+            + p.il8_weight * _sat(root[IL8], p.il8_half_max_pg_ml)
+        )
+
+    def update(self, root: np.ndarray, contact_fraction: float, dt_days: float) -> None:
+        """Advance sensitization by ``dt_days`` and set compression from the contact-zone material."""
+        p = self.params
+        r = p.resolution_per_day * (1.0 + p.il10_resolution_gain * _sat(root[IL10], self.il10_half_max))
+        k = p.sensitization_per_day * self.drive(root)
+        if r > 0.0:
+            s_eq = k / r
+            self.sensitization = s_eq + (self.sensitization - s_eq) * math.exp(-r * dt_days)
+        else:
+            self.sensitization += k * dt_days
+        zd = p.decompression_fraction
+        self.compression = min(1.0, max(0.0, (contact_fraction - zd) / (1.0 - zd)))
+
+    @property
+    def vas(self) -> float:
+        load = self.params.compression_weight * self.compression + self.sensitization
+        return 100.0 * (1.0 - math.exp(-self.sensitivity * load))
+
+
+def _sat(c: float, k: float) -> float:
+    return c / (c + k) if c > 0.0 else 0.0

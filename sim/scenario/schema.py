@@ -1,0 +1,444 @@
+"""The scenario schema: what a scenario file may say, with units, bounds, defaults and provenance.
+
+A scenario is TOML validated by these pydantic models (``extra="forbid"`` everywhere, so a typo in a
+key is an error, not a silently ignored line). Every biological default is either ``sourced`` (a
+citation; ``calibration_targets.toml`` ids are given where the value comes from there) or
+``calibrated`` (no direct measurement; fitted within the stated prior). Concentrations are pg/mL,
+lengths µm unless the key says otherwise, rates carry their time unit in the key.
+
+Sections
+--------
+``[simulation]``  run length, time step, seed, snapshot interval
+``[patient]``     the virtual patient: herniation type and size, random effects
+``[geometry]``    the 2D section: grid spacing, domain, nerve root, histology conversion
+``[parameters]``  model parameters (transport, secretion, recruitment, polarization, tissue, pain)
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .params import calibrated, setting, sourced
+
+__all__ = [
+    "HerniationType",
+    "CYTOKINES",
+    "Scenario",
+    "Simulation",
+    "Patient",
+    "Geometry",
+    "Parameters",
+]
+
+#: Fields solved on the grid, in storage order. IFN-γ and IL-4 are patient-level backgrounds instead
+#: (mostly lymphocyte / mast-cell products, BRIEF §2), not fields.
+CYTOKINES: tuple[str, ...] = ("tnf", "il1b", "il6", "il8", "il10", "tgfb", "chemo", "mmp")
+
+
+class HerniationType(str, Enum):
+    bulging = "bulging"
+    protrusion = "protrusion"
+    subligamentous_extrusion = "subligamentous_extrusion"
+    transligamentous_extrusion = "transligamentous_extrusion"
+    sequestration = "sequestration"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+
+
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+# ---------------------------------------------------------------------------------------------
+# run settings
+# ---------------------------------------------------------------------------------------------
+
+
+class Simulation(_Strict):
+    """Run length and numerics."""
+
+    days: float = setting(365.0, unit="day", description="Simulated time after the herniation event.", gt=0, le=3650)
+    dt_hours: float = setting(
+        1.0, unit="h", description="Agent and field time step (fields use backward Euler, stable at any step).",
+        gt=0, le=24,
+    )
+    seed: int = setting(0, unit="-", description="Root random seed of the run.", ge=0)
+    snapshot_every_days: float = setting(
+        30.0, unit="day", description="Interval of field snapshots (fields.zarr); 0 disables snapshots.", ge=0
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the patient
+# ---------------------------------------------------------------------------------------------
+
+
+class Patient(_Strict):
+    """One virtual patient: herniation and patient-level random effects."""
+
+    herniation_type: HerniationType = Field(
+        HerniationType.subligamentous_extrusion,
+        description="Morphology of the herniation; sets the fragment shape and its containment.",
+    )
+    herniation_volume_mm3: float = calibrated(
+        400.0, unit="mm^3", prior=(100.0, 2000.0), gt=0, le=10000,
+        description="Initial herniated volume V0 (the 2D section is scaled to it, see docs/model.md).",
+        note="our estimate of typical MRI herniation volumes; varies per patient",
+    )
+    rim_exposure: float | None = calibrated(
+        None, unit="fraction", prior=(0.0, 1.0), ge=0, le=1,
+        description="Fraction of the fragment rim touching vascularized epidural tissue (recruitment sites). "
+        "Unset: the default of the herniation type (parameters.containment).",
+    )
+    inflammatory_propensity: float = calibrated(
+        1.0, unit="multiplier", prior=(0.25, 4.0), ge=0, le=20,
+        description="Patient multiplier on monocyte influx.",
+    )
+    ifng_pg_ml: float = calibrated(
+        5.0, unit="pg/mL", prior=(0.0, 50.0), ge=0, le=1e4,
+        description="Background IFN-γ in the tissue (lymphocyte product; drives M1).",
+    )
+    il4_pg_ml: float = calibrated(
+        5.0, unit="pg/mL", prior=(0.0, 50.0), ge=0, le=1e4,
+        description="Background IL-4 in the tissue (lymphocyte / mast-cell product; drives M2).",
+    )
+    nerve_sensitivity: float = calibrated(
+        1.0, unit="multiplier", prior=(0.3, 3.0), gt=0, le=20,
+        description="Patient multiplier on the nerve root's pain response.",
+    )
+    disc_cell_activity: float = calibrated(
+        1.0, unit="multiplier", prior=(0.25, 4.0), ge=0, le=20,
+        description="Patient multiplier on constitutive disc-cell secretion (IL-1β, IL-6, IL-8, TGF-β, chemoattractant).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry
+# ---------------------------------------------------------------------------------------------
+
+
+class Geometry(_Strict):
+    """The simulated 2D axial section (a slab one voxel thick, no flux through its faces)."""
+
+    dx_um: float = setting(250.0, unit="µm", description="Voxel edge length (also the slab thickness).", ge=20, le=1000)
+    width_mm: float = setting(20.0, unit="mm", description="Lateral extent of the section.", gt=2, le=60)
+    height_mm: float = setting(14.0, unit="mm", description="Antero-posterior extent, from the disc margin.", gt=2, le=60)
+    root_radius_mm: float = sourced(
+        1.5, unit="mm", gt=0.2, le=5, source="our estimate: lumbar nerve root diameter ~3 mm at the lateral recess",
+        description="Radius of the compressed nerve root.",
+    )
+    contact_zone_mm: float = calibrated(
+        1.5, unit="mm", prior=(0.5, 3.0), gt=0, le=10,
+        description="Fragment material within this distance of the root compresses it.",
+    )
+    section_thickness_um: float = sourced(
+        5.0, unit="µm", gt=0, le=50, source="standard paraffin histology section thickness (4-5 µm)",
+        description="Histological section thickness used to convert cells to CD68+ counts per cm².",
+    )
+    macrophage_diameter_um: float = sourced(
+        20.0, unit="µm", gt=0, le=100, source="textbook macrophage size (15-25 µm)",
+        description="A cell is counted in a section when its profile intersects it (Abercrombie correction).",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# parameters
+# ---------------------------------------------------------------------------------------------
+
+_D_EST = (
+    "Stokes-Einstein estimate in water (calibration_targets: diffusivity_cytokine_water_estimate) divided by "
+    "a tissue hindrance of 3 (the targets' note: 2-10x lower in NP/AF matrix)"
+)
+
+
+def _transport(d: float, half_life: float, mw: str, hl_source: str) -> type[_Strict]:
+    class Transport(_Strict):
+        diffusion_um2_per_s: float = sourced(
+            d, unit="µm²/s", ge=0, le=1000, source=f"{_D_EST}; {mw}", description="Effective diffusivity in tissue."
+        )
+        half_life_min: float = sourced(
+            half_life, unit="min", gt=0, le=1e5, source=hl_source, description="First-order decay half-life."
+        )
+
+    return Transport
+
+
+_PHYSICELL = "PhysiCell tissue model convention 1.7e-4 /s (calibration_targets: cytokine_decay_model_conventions)"
+TnfTransport = _transport(33.0, 20.0, "TNF trimer 51 kDa", "human plasma half-life (tnf_plasma_half_life_human)")
+Il1bTransport = _transport(57.0, 68.0, "IL-1β 17 kDa", _PHYSICELL)
+Il6Transport = _transport(57.0, 68.0, "IL-6 24 kDa", _PHYSICELL)
+Il8Transport = _transport(67.0, 68.0, "IL-8 8 kDa", _PHYSICELL)
+Il10Transport = _transport(40.0, 116.0, "IL-10 dimer 37 kDa", "i.v. half-life 1.94 h (il10_plasma_half_life_human)")
+TgfbTransport = _transport(57.0, 67.0, "TGF-β1 dimer 25 kDa", "PhysiCell anti-inflammatory convention 1.73e-4 /s")
+ChemoTransport = _transport(60.0, 68.0, "CCL2 ~13 kDa", _PHYSICELL)
+MmpTransport = _transport(
+    33.0, 720.0, "MMP-3 45-57 kDa", "our estimate: proteases persist for hours in matrix (TIMP-limited)"
+)
+
+
+class Transport(_Strict):
+    """Diffusion and decay of each field."""
+
+    tnf: TnfTransport = Field(default_factory=TnfTransport)
+    il1b: Il1bTransport = Field(default_factory=Il1bTransport)
+    il6: Il6Transport = Field(default_factory=Il6Transport)
+    il8: Il8Transport = Field(default_factory=Il8Transport)
+    il10: Il10Transport = Field(default_factory=Il10Transport)
+    tgfb: TgfbTransport = Field(default_factory=TgfbTransport)
+    chemo: ChemoTransport = Field(default_factory=ChemoTransport)
+    mmp: MmpTransport = Field(default_factory=MmpTransport)
+
+
+_SECRETION_PRIOR = (0.0, 1e-2)
+_SEC_NOTE = (
+    "no per-cell rates for disc tissue are published (BRIEF §2); order of magnitude from stimulated macrophage "
+    "cultures (~1-10 ng/mL per 1e6 cells per day ≈ 1e-4 pg/cell/h)"
+)
+
+
+def _secretion(phenotype: str, **defaults: float) -> type[_Strict]:
+    ann = {}
+    ns: dict[str, object] = {}
+    for name in CYTOKINES:
+        ann[name] = float
+        ns[name] = calibrated(
+            defaults.get(name, 0.0), unit="pg/cell/h", prior=_SECRETION_PRIOR, ge=0, le=1.0,
+            description=f"{phenotype} secretion of {name}.", note=_SEC_NOTE,
+        )
+    ns["__annotations__"] = ann
+    ns["__doc__"] = f"Per-cell secretion of {phenotype} macrophages."
+    return type(f"Secretion{phenotype}", (_Strict,), ns)
+
+
+SecretionM0 = _secretion("M0", tnf=1e-5, il1b=1e-5, il6=1e-5, il8=5e-5, il10=1e-5, tgfb=1e-5, chemo=5e-5, mmp=5e-5)
+SecretionM1 = _secretion("M1", tnf=2e-4, il1b=1e-4, il6=2e-4, il8=3e-4, il10=1e-5, tgfb=0.0, chemo=3e-4, mmp=2e-4)
+SecretionM2 = _secretion("M2", tnf=1e-5, il1b=0.0, il6=1e-5, il8=2e-5, il10=2e-4, tgfb=1.5e-4, chemo=3e-5, mmp=2e-4)
+
+
+class Secretion(_Strict):
+    """Phenotype-specific macrophage secretion (M1: TNF, IL-1β, IL-6, IL-8, chemoattractant; M2: IL-10, TGF-β)."""
+
+    m0: SecretionM0 = Field(default_factory=SecretionM0)
+    m1: SecretionM1 = Field(default_factory=SecretionM1)
+    m2: SecretionM2 = Field(default_factory=SecretionM2)
+    il10_max_inhibition: float = sourced(
+        0.85, unit="fraction", ge=0, le=1, source="Radwanski 1998 (il10_ic50_tnf_suppression): Imax ~0.85",
+        description="Maximal IL-10 suppression of M1 TNF-α/IL-1β/IL-6/IL-8 secretion.",
+    )
+    il10_ic50_pg_ml: float = sourced(
+        30.0, unit="pg/mL", gt=0, le=1e5, source="Radwanski 1998 (il10_ic50_tnf_suppression): 0.03 ng/mL",
+        description="IL-10 concentration of half-maximal suppression.",
+    )
+
+
+class DiscCells(_Strict):
+    """Nucleus pulposus cells inside the fragment (density scales with the material fraction)."""
+
+    density_per_mm3: float = sourced(
+        4000.0, unit="cells/mm³", ge=0, le=1e5,
+        source="recalled: adult NP ~4x10^6 cells/cm³ (Maroudas 1975; verify)",
+        description="NP cell density in intact material.",
+    )
+    il1b_pg_per_cell_h: float = calibrated(
+        2e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
+    )
+    il6_pg_per_cell_h: float = calibrated(1e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+                                          description="Constitutive IL-6.")
+    il8_pg_per_cell_h: float = calibrated(3e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+                                          description="Constitutive IL-8.")
+    tgfb_pg_per_cell_h: float = calibrated(
+        5e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        description="Constitutive (latent, activated) TGF-β.",
+    )
+    chemo_pg_per_cell_h: float = calibrated(
+        5e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        description="Chemoattractant (CCL2 family) released by exposed NP.",
+    )
+    mmp3_max_pg_per_cell_h: float = sourced(
+        5e-3, unit="pg/cell/h", ge=0, le=1.0,
+        source="herniated tissue releases ~1 ng MMP-3 per mg in 48 h explants (BRIEF §2) at ~4000 cells/mg",
+        description="Maximal MMP-3 production when TNF-α stimulated (Haro 2000 loop).",
+    )
+    mmp3_tnf_half_max_pg_ml: float = calibrated(
+        10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+        description="TNF-α giving half-maximal disc-cell MMP-3 induction.",
+    )
+    chemo_per_mmp: float = calibrated(
+        2e-4, unit="(pg/mL/h) per (pg/mL MMP)", prior=(0.0, 1e-2), ge=0, le=1,
+        description="Chemoattractant generated by MMP-3 cleavage of NP matrix (Haro 2000), per unit material.",
+    )
+
+
+class Recruitment(_Strict):
+    """Monocyte influx at vascular sites on the exposed fragment rim."""
+
+    monocyte_influx_per_site_per_day: float = calibrated(
+        0.6, unit="cells/site/day", prior=(0.0, 5.0), ge=0, le=100,
+        description="Influx per vascular site at saturating chemoattractant (0 switches recruitment off).",
+    )
+    basal_fraction: float = calibrated(
+        0.05, unit="fraction", prior=(0.0, 0.3), ge=0, le=1,
+        description="Influx without chemoattractant, as a fraction of the maximum.",
+    )
+    chemo_half_max_pg_ml: float = calibrated(
+        20.0, unit="pg/mL", prior=(1.0, 500.0), gt=0, le=1e5,
+        description="Chemoattractant giving half-maximal influx.",
+    )
+
+
+class Containment(_Strict):
+    """Default rim exposure (vascularized fraction of the fragment rim) by herniation type."""
+
+    bulging: float = calibrated(0.02, unit="fraction", prior=(0.0, 0.1), ge=0, le=1,
+                                description="Annulus intact: almost no vascular contact.")
+    protrusion: float = calibrated(0.08, unit="fraction", prior=(0.0, 0.3), ge=0, le=1,
+                                   description="Contained by outer annulus.")
+    subligamentous_extrusion: float = calibrated(0.35, unit="fraction", prior=(0.1, 0.6), ge=0, le=1,
+                                                 description="Under the posterior longitudinal ligament.")
+    transligamentous_extrusion: float = calibrated(0.7, unit="fraction", prior=(0.3, 1.0), ge=0, le=1,
+                                                   description="Through the ligament into the epidural space.")
+    sequestration: float = calibrated(0.9, unit="fraction", prior=(0.5, 1.0), ge=0, le=1,
+                                      description="Free fragment surrounded by epidural tissue.")
+
+
+class Motility(_Strict):
+    speed_um_per_min: float = sourced(
+        2.0, unit="µm/min", ge=0, le=50, source="recalled: macrophage migration in tissue 1-5 µm/min",
+        description="Random-walk speed (a lattice jump has probability speed·dt/dx).",
+    )
+    chemotaxis_sensitivity: float = calibrated(
+        3.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,
+        description="Bias of jumps up the log-gradient of chemoattractant (0 = unbiased).",
+    )
+
+
+class Polarization(_Strict):
+    """Rates at full stimulus; the stimulus is a sum of saturating signals (docs/model.md)."""
+
+    m0_to_m1_per_day: float = calibrated(1.5, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
+                                         description="M0 → M1 under TNF-α, IFN-γ and NP danger signals.")
+    m0_to_m2_per_day: float = calibrated(0.6, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
+                                         description="M0 → M2 under IL-4, IL-10, TGF-β and phagocytosis.")
+    m1_to_m2_per_day: float = calibrated(0.25, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+                                         description="M1 → M2 plasticity (phagocytosis-driven switch, Arnold 2007).")
+    m2_to_m1_per_day: float = calibrated(0.05, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+                                         description="M2 → M1 plasticity under TNF-α / IFN-γ.")
+    danger_weight: float = calibrated(1.0, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+                                      description="Weight of local NP material (danger signal) in the M1 stimulus.")
+    phagocytosis_weight: float = calibrated(1.5, unit="-", prior=(0.0, 5.0), ge=0, le=100,
+                                            description="Weight of engulfed material in the M2 stimulus.")
+    tnf_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+                                           description="Half-saturation of TNF-α signalling.")
+    ifng_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+                                            description="Half-saturation of IFN-γ signalling.")
+    il4_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+                                           description="Half-saturation of IL-4 signalling.")
+    il10_half_max_pg_ml: float = sourced(30.0, unit="pg/mL", gt=0, le=1e5,
+                                         source="IL-10 IC50 0.03 ng/mL (il10_ic50_tnf_suppression)",
+                                         description="Half-saturation of IL-10 signalling.")
+    tgfb_half_max_pg_ml: float = calibrated(20.0, unit="pg/mL", prior=(1.0, 200.0), gt=0, le=1e5,
+                                            description="Half-saturation of TGF-β signalling.")
+    engulfed_half_max_um3: float = calibrated(5000.0, unit="µm³", prior=(500.0, 50000.0), gt=0, le=1e7,
+                                              description="Engulfed volume giving half the phagocytic M2 signal.")
+
+
+class Lifespan(_Strict):
+    m0_days: float = calibrated(3.0, unit="day", prior=(0.5, 10.0), gt=0, le=365,
+                                description="Mean residence of unpolarized macrophages (death or egress).")
+    m1_days: float = calibrated(5.0, unit="day", prior=(1.0, 20.0), gt=0, le=365,
+                                description="Mean residence of M1 cells (rodent: M1 high weeks 1-2).")
+    m2_days: float = calibrated(12.0, unit="day", prior=(3.0, 40.0), gt=0, le=365,
+                                description="Mean residence of M2 cells (rodent: M2 gone by week 8).")
+
+
+class Phagocytosis(_Strict):
+    volume_um3_per_h: float = calibrated(
+        400.0, unit="µm³/cell/h", prior=(50.0, 3000.0), ge=0, le=1e5,
+        description="NP material engulfed per M2 macrophage per hour (M0/M1 scaled below).",
+    )
+    m0_factor: float = calibrated(0.5, unit="-", prior=(0.0, 1.0), ge=0, le=10, description="M0 relative to M2.")
+    m1_factor: float = calibrated(0.5, unit="-", prior=(0.0, 1.0), ge=0, le=10, description="M1 relative to M2.")
+
+
+class Tissue(_Strict):
+    mmp_degradation_per_day: float = calibrated(
+        0.03, unit="1/day", prior=(0.0, 0.2), ge=0, le=10,
+        description="Fraction of NP material degraded per day at saturating MMP.",
+    )
+    mmp_half_max_pg_ml: float = calibrated(
+        5e4, unit="pg/mL", prior=(1e3, 1e6), gt=0, le=1e9,
+        description="MMP concentration giving half-maximal matrix degradation.",
+    )
+
+
+class Pain(_Strict):
+    """Leg VAS = 100·(1 − exp(−s·(w_c·C + S))): compression C plus sensitization S, patient sensitivity s."""
+
+    compression_weight: float = calibrated(0.6, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+                                           description="Pain drive of full root compression (w_c).")
+    decompression_fraction: float = calibrated(
+        0.5, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
+        description="Remaining contact-zone material at which the root is no longer compressed.",
+    )
+    sensitization_per_day: float = calibrated(0.6, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+                                              description="Rate of sensitization at full cytokine drive.")
+    tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
+    il1b_weight: float = calibrated(0.3, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
+    il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
+    il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
+    tnf_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
+                                           description="Half-saturation of TNF-α at the root.")
+    il1b_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
+                                            description="Half-saturation of IL-1β at the root.")
+    il6_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
+                                           description="Half-saturation of IL-6 at the root.")
+    il8_half_max_pg_ml: float = calibrated(20.0, unit="pg/mL", prior=(0.5, 200.0), gt=0, le=1e5,
+                                           description="Half-saturation of IL-8 at the root.")
+    resolution_per_day: float = calibrated(
+        0.1, unit="1/day", prior=(0.02, 1.0), ge=0, le=100,
+        description="Resolution of sensitization without IL-10 (macrophage-depleted mice: >7 days).",
+    )
+    il10_resolution_gain: float = calibrated(
+        4.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,
+        description="Extra resolution at saturating IL-10 (normal mice resolve in 1-3 days; "
+        "macrophage_depletion_delays_pain_resolution).",
+    )
+
+
+class Parameters(_Strict):
+    """All model parameters. A scenario overrides any subset; the rest keep their defaults."""
+
+    transport: Transport = Field(default_factory=Transport)
+    secretion: Secretion = Field(default_factory=Secretion)
+    disc_cells: DiscCells = Field(default_factory=DiscCells)
+    recruitment: Recruitment = Field(default_factory=Recruitment)
+    containment: Containment = Field(default_factory=Containment)
+    motility: Motility = Field(default_factory=Motility)
+    polarization: Polarization = Field(default_factory=Polarization)
+    lifespan: Lifespan = Field(default_factory=Lifespan)
+    phagocytosis: Phagocytosis = Field(default_factory=Phagocytosis)
+    tissue: Tissue = Field(default_factory=Tissue)
+    pain: Pain = Field(default_factory=Pain)
+
+
+class Scenario(_Strict):
+    """A complete, validated scenario."""
+
+    name: str = Field("unnamed", description="Short name of the scenario (used in outputs).", max_length=200)
+    description: str = Field("", description="Free text.", max_length=5000)
+    simulation: Simulation = Field(default_factory=Simulation)
+    patient: Patient = Field(default_factory=Patient)
+    geometry: Geometry = Field(default_factory=Geometry)
+    parameters: Parameters = Field(default_factory=Parameters)
+
+    def rim_exposure(self) -> float:
+        """The patient's rim exposure, or its herniation type's default."""
+        if self.patient.rim_exposure is not None:
+            return self.patient.rim_exposure
+        return getattr(self.parameters.containment, self.patient.herniation_type.value)
