@@ -132,6 +132,10 @@ class DiscModel(mesa.Model):
             for name in CYTOKINES
         }
         self.fields = diffusion.FieldSet(sec.shape, sec.dx_um, specs)
+        # patient IL-10 background: a uniform source that holds the field at the background level
+        il10_bg = scenario.patient.il10_background_pg_ml
+        self.fields["il10"][...] = il10_bg
+        self._il10_bg_source = il10_bg * specs["il10"].decay
         self.material = sec.material0.copy()
         self.macrophages = MacrophageArrays()
         self.pain = PainState.from_parameters(p.pain, p.polarization, scenario.patient.nerve_sensitivity)
@@ -197,6 +201,8 @@ class DiscModel(mesa.Model):
             self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp,
             self.config.patient.disc_cell_activity,
         )
+        if self._il10_bg_source:
+            src[K.IL10] += self._il10_bg_source
         if mac.n:
             amounts = np.empty((mac.n, len(CYTOKINES)))
             K.macrophage_secretion(mac.pos, mac.phen, flat, self._secretion_table, self._conv_cell, kin, amounts)
@@ -287,6 +293,18 @@ class DiscModel(mesa.Model):
             obs[f"{c}_fragment_pg_ml"] = float(frag[i])
             obs[f"{c}_root_pg_ml"] = float(root[i])
         self._obs = obs
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """Copies of the spatial state: every field (pg/mL), the NP material and macrophages per voxel."""
+        out = {c: self.fields[c].copy() for c in CYTOKINES}
+        out["material"] = self.material.copy()
+        n_vox = self.material.size
+        mac = self.macrophages
+        for code, name in enumerate(("m0", "m1", "m2")):
+            out[f"{name}_cells"] = np.bincount(
+                mac.pos[mac.phen == code], minlength=n_vox
+            ).reshape(self.section.shape).astype(np.int32)
+        return out
 
     # ------------------------------------------------------------------ Mesa agents (lazy handles)
     def _sync_agents(self) -> None:

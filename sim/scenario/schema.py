@@ -107,6 +107,11 @@ class Patient(_Strict):
         5.0, unit="pg/mL", prior=(0.0, 50.0), ge=0, le=1e4,
         description="Background IL-4 in the tissue (lymphocyte / mast-cell product; drives M2).",
     )
+    il10_background_pg_ml: float = calibrated(
+        0.0, unit="pg/mL", prior=(0.0, 20.0), ge=0, le=1e4,
+        description="IL-10 from cells other than macrophages (e.g. regulatory T cells), a uniform tissue level "
+        "added to the IL-10 field (implemented as a uniform source balancing decay).",
+    )
     nerve_sensitivity: float = calibrated(
         1.0, unit="multiplier", prior=(0.3, 3.0), gt=0, le=20,
         description="Patient multiplier on the nerve root's pain response.",
@@ -196,8 +201,8 @@ class Transport(_Strict):
 
 _SECRETION_PRIOR = (0.0, 1e-2)
 _SEC_NOTE = (
-    "no per-cell rates for disc tissue are published (BRIEF §2); order of magnitude from stimulated macrophage "
-    "cultures (~1-10 ng/mL per 1e6 cells per day ≈ 1e-4 pg/cell/h)"
+    "no per-cell rates for disc tissue are published (BRIEF §2); order of magnitude from stimulated human macrophage "
+    "cultures (10-50 ng TNF per 1e6 cells per day ≈ 4e-4 to 2e-3 pg/cell/h)"
 )
 
 
@@ -215,9 +220,9 @@ def _secretion(phenotype: str, **defaults: float) -> type[_Strict]:
     return type(f"Secretion{phenotype}", (_Strict,), ns)
 
 
-SecretionM0 = _secretion("M0", tnf=1e-5, il1b=1e-5, il6=1e-5, il8=5e-5, il10=1e-5, tgfb=1e-5, chemo=5e-5, mmp=5e-5)
-SecretionM1 = _secretion("M1", tnf=2e-4, il1b=1e-4, il6=2e-4, il8=3e-4, il10=1e-5, tgfb=0.0, chemo=3e-4, mmp=2e-4)
-SecretionM2 = _secretion("M2", tnf=1e-5, il1b=0.0, il6=1e-5, il8=2e-5, il10=2e-4, tgfb=1.5e-4, chemo=3e-5, mmp=2e-4)
+SecretionM0 = _secretion("M0", tnf=1e-4, il1b=5e-5, il6=1e-4, il8=3e-4, il10=5e-5, tgfb=5e-5, chemo=5e-4, mmp=3e-4)
+SecretionM1 = _secretion("M1", tnf=2e-3, il1b=1e-3, il6=2e-3, il8=3e-3, il10=1e-4, tgfb=0.0, chemo=3e-3, mmp=1e-3)
+SecretionM2 = _secretion("M2", tnf=1e-4, il1b=0.0, il6=1e-4, il8=2e-4, il10=2e-3, tgfb=1.5e-3, chemo=3e-4, mmp=1e-3)
 
 
 class Secretion(_Strict):
@@ -245,19 +250,19 @@ class DiscCells(_Strict):
         description="NP cell density in intact material.",
     )
     il1b_pg_per_cell_h: float = calibrated(
-        2e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        2e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
     )
-    il6_pg_per_cell_h: float = calibrated(1e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il6_pg_per_cell_h: float = calibrated(1e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-6.")
-    il8_pg_per_cell_h: float = calibrated(3e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il8_pg_per_cell_h: float = calibrated(3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-8.")
     tgfb_pg_per_cell_h: float = calibrated(
-        5e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive (latent, activated) TGF-β.",
     )
     chemo_pg_per_cell_h: float = calibrated(
-        5e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        1e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Chemoattractant (CCL2 family) released by exposed NP.",
     )
     mmp3_max_pg_per_cell_h: float = sourced(
@@ -372,7 +377,7 @@ class Tissue(_Strict):
         description="Fraction of NP material degraded per day at saturating MMP.",
     )
     mmp_half_max_pg_ml: float = calibrated(
-        5e4, unit="pg/mL", prior=(1e3, 1e6), gt=0, le=1e9,
+        1e4, unit="pg/mL", prior=(1e3, 1e6), gt=0, le=1e9,
         description="MMP concentration giving half-maximal matrix degradation.",
     )
 
@@ -380,7 +385,7 @@ class Tissue(_Strict):
 class Pain(_Strict):
     """Leg VAS = 100·(1 − exp(−s·(w_c·C + S))): compression C plus sensitization S, patient sensitivity s."""
 
-    compression_weight: float = calibrated(0.6, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+    compression_weight: float = calibrated(0.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
                                            description="Pain drive of full root compression (w_c).")
     decompression_fraction: float = calibrated(
         0.5, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,

@@ -1,0 +1,22 @@
+"""The ``discsim`` command line. Thin: it parses, calls the library, reports; it holds no science.
+
+Each sub-module registers its commands on :data:`app`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="discsim",
+    help="Agent-based simulator of macrophage-driven inflammation, resorption and pain in herniated discs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+from . import run_cmds  # noqa: E402,F401  (registers run, check, plot, schema)
+
+
+def main() -> None:  # console-script entry point
+    app()

@@ -1,0 +1,87 @@
+"""The on-disk layout of one run.
+
+::
+
+    OUT/
+      timeseries.parquet   one row per simulated day (columns: sim.model.OBSERVABLES)
+      manifest.json        resolved scenario, seed, versions, git revision, wall time, geometry
+      fields.zarr          snapshots: every cytokine field, NP material, macrophages per voxel
+      summary.png          pain, herniation volume, M0/M1/M2, fragment cytokines against time
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..model import OBSERVABLES
+from ..run import RunResult
+from ..scenario.schema import CYTOKINES
+from .provenance import provenance
+from .store import atomic_dir, write_json, write_parquet
+
+__all__ = ["write_run", "read_run", "manifest_of", "snapshots_dataset"]
+
+TIMESERIES = "timeseries.parquet"
+MANIFEST = "manifest.json"
+FIELDS = "fields.zarr"
+
+
+def manifest_of(result: RunResult) -> dict[str, Any]:
+    return {
+        "kind": "run",
+        "scenario": result.scenario.model_dump(mode="json"),
+        "seed": result.seed,
+        "wall_time_s": round(result.wall_time_s, 3),
+        "section": result.section,
+        "columns": OBSERVABLES,
+        **provenance(),
+    }
+
+
+def snapshots_dataset(result: RunResult):
+    """The snapshots as a labelled ``xarray.Dataset`` (dims day, x, y; units in attrs)."""
+    import xarray as xr
+
+    days = [d for d, _ in result.snapshots]
+    first = result.snapshots[0][1]
+    nx, ny = first["material"].shape
+    dx = result.section["dx_um"]
+    coords = {"day": np.asarray(days), "x_um": (np.arange(nx) + 0.5) * dx, "y_um": (np.arange(ny) + 0.5) * dx}
+    data = {}
+    for name in first:
+        arr = np.stack([s[name] for _, s in result.snapshots])
+        unit = "pg/mL" if name in CYTOKINES else ("fraction" if name == "material" else "cells per voxel")
+        data[name] = (("day", "x_um", "y_um"), arr, {"units": unit})
+    ds = xr.Dataset(data, coords=coords)
+    ds["day"].attrs["units"] = "days since herniation"
+    ds.attrs.update(scenario=result.scenario.name, seed=result.seed, dx_um=dx)
+    return ds
+
+
+def write_run(result: RunResult, out: str | Path, *, plot: bool = True) -> Path:
+    """Write a run directory atomically (a failed write leaves any previous ``out`` intact)."""
+    out = Path(out)
+    manifest = manifest_of(result)
+    with atomic_dir(out) as tmp:
+        write_parquet(result.timeseries, tmp / TIMESERIES, metadata={k: manifest[k] for k in ("kind", "seed", "git_revision")} | {"scenario": manifest["scenario"]})
+        if result.snapshots:
+            snapshots_dataset(result).to_zarr(tmp / FIELDS, consolidated=False)
+        write_json(manifest, tmp / MANIFEST)
+        if plot:
+            from ..plots.summary import plot_run
+
+            plot_run(result.timeseries, manifest, tmp / "summary.png")
+    return out
+
+
+def read_run(out: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Timeseries and manifest of a run directory."""
+    out = Path(out)
+    ts = pd.read_parquet(out / TIMESERIES)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    return ts, manifest

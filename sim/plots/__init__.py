@@ -1,0 +1,31 @@
+"""Figures. :func:`plot_output_dir` redraws whatever an output directory holds (run, cohort, sweep)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .summary import plot_run
+
+__all__ = ["plot_run", "plot_output_dir", "PLOTTERS"]
+
+
+def _plot_run_dir(directory: Path, format: str) -> list[Path]:
+    from ..io.rundir import read_run
+
+    ts, manifest = read_run(directory)
+    return [plot_run(ts, manifest, directory / f"summary.{format}")]
+
+
+#: manifest "kind" -> function(directory, format) -> written paths. Cohort and sweep plotters register here.
+PLOTTERS: dict[str, Callable[[Path, str], list[Path]]] = {"run": _plot_run_dir}
+
+
+def plot_output_dir(directory: str | Path, format: str = "png") -> list[Path]:
+    directory = Path(directory)
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    kind = manifest.get("kind", "run")
+    if kind not in PLOTTERS:
+        raise ValueError(f"{directory}: unknown output kind {kind!r} (known: {sorted(PLOTTERS)})")
+    return PLOTTERS[kind](directory, format)
