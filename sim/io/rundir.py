@@ -58,7 +58,7 @@ def snapshots_dataset(result: RunResult):
         unit = "pg/mL" if name in CYTOKINES else ("fraction" if name == "material" else "cells per voxel")
         data[name] = (("day", "x_um", "y_um"), arr, {"units": unit})
     ds = xr.Dataset(data, coords=coords)
-    ds["day"].attrs["units"] = "days since herniation"
+    ds["day"].attrs.update(units="day", long_name="days since the herniation event")
     ds.attrs.update(scenario=result.scenario.name, seed=result.seed, dx_um=dx)
     return ds
 
