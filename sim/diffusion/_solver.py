@@ -61,7 +61,7 @@ def _react_pass(u, s, has_src, held, has_mask, dt, one_k, g):
 
 
 @njit(cache=True)
-def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, parallel,
+def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, parallel, nchunks,
                     alpha, beta, line, hline, w):
     ndim = u.ndim
     one_k = 1.0 + k * dt
@@ -82,7 +82,7 @@ def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, paral
     s2 = s.reshape((s.size // s.shape[-1], s.shape[-1]))
     if parallel:
         sweep_last_axis_parallel(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g,
-                                 react, has_src, dt, one_k)
+                                 react, has_src, dt, one_k, nchunks)
     else:
         sweep_last_axis(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g,
                         react, has_src, dt, one_k)
@@ -131,7 +131,7 @@ def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, h
                              nchunks, parallel)
         else:
             _implicit_field(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g, parallel,
-                            alpha, beta, line, hline, w)
+                            nchunks, alpha, beta, line, hline, w)
 
 
 _DUMMY_SRC = {}
