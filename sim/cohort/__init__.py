@@ -1,0 +1,15 @@
+"""Virtual cohorts and parameter sweeps: patient variability, a resumable parallel executor, summaries.
+
+- :mod:`sim.cohort.draw`: reproducible virtual patients from a scenario's ``[cohort]`` section
+- :mod:`sim.cohort.executor`: ``run_tasks`` (process pool or Dask; one Parquet part per task; retries; resume)
+- :mod:`sim.cohort.cohort`: ``run_cohort`` (patients.parquet, trajectories.parquet, manifest.json)
+- :mod:`sim.cohort.sweep`: sweep files and ``run_sweep`` (runs.parquet, points.parquet, manifest.json)
+- :mod:`sim.cohort.summaries`: tissue samples, run outcomes, per-group statistics
+"""
+
+from .cohort import CohortResult, run_cohort
+from .draw import VirtualPatient, draw_cohort, draw_patient
+from .executor import Outcome, Report, Task, run_tasks
+
+__all__ = ["CohortResult", "Outcome", "Report", "Task", "VirtualPatient", "draw_cohort", "draw_patient",
+           "run_cohort", "run_tasks"]
