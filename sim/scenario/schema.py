@@ -249,26 +249,20 @@ class DiscCells(_Strict):
         source="recalled: adult NP ~4x10^6 cells/cm³ (Maroudas 1975; verify)",
         description="NP cell density in intact material.",
     )
-    viability_half_life_days: float = calibrated(
-        30.0, unit="day", prior=(20.0, 400.0), gt=0, le=1e5,
-        description="Half-life of NP-cell viability in the herniated fragment (cut off from the disc's "
-        "nutrition); scales all disc-cell secretion, MMP-3 induction included.",
-        note="herniated NP shows extensive cell death / senescence (qualitative); no time constant published",
-    )
     il1b_pg_per_cell_h: float = calibrated(
         2e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
     )
-    il6_pg_per_cell_h: float = calibrated(3e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il6_pg_per_cell_h: float = calibrated(1e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-6.")
-    il8_pg_per_cell_h: float = calibrated(5e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il8_pg_per_cell_h: float = calibrated(3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-8.")
     tgfb_pg_per_cell_h: float = calibrated(
         3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive (latent, activated) TGF-β.",
     )
     chemo_pg_per_cell_h: float = calibrated(
-        5e-6, unit="pg/cell/h", prior=(0.0, 1e-4), ge=0, le=1e-2,
+        1e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Chemoattractant (CCL2 family) released by exposed NP.",
     )
     mmp3_max_pg_per_cell_h: float = sourced(
@@ -290,7 +284,7 @@ class Recruitment(_Strict):
     """Monocyte influx at vascular sites on the exposed fragment rim."""
 
     monocyte_influx_per_site_per_day: float = calibrated(
-        1.5, unit="cells/site/day", prior=(0.0, 5.0), ge=0, le=100,
+        0.6, unit="cells/site/day", prior=(0.0, 5.0), ge=0, le=100,
         description="Influx per vascular site at saturating chemoattractant (0 switches recruitment off).",
     )
     basal_fraction: float = calibrated(
@@ -332,15 +326,15 @@ class Motility(_Strict):
 class Polarization(_Strict):
     """Rates at full stimulus; the stimulus is a sum of saturating signals (docs/model.md)."""
 
-    m0_to_m1_per_day: float = calibrated(3.0, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
+    m0_to_m1_per_day: float = calibrated(1.5, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
                                          description="M0 → M1 under TNF-α, IFN-γ and NP danger signals.")
-    m0_to_m2_per_day: float = calibrated(0.3, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
+    m0_to_m2_per_day: float = calibrated(0.6, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
                                          description="M0 → M2 under IL-4, IL-10, TGF-β and phagocytosis.")
-    m1_to_m2_per_day: float = calibrated(0.15, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    m1_to_m2_per_day: float = calibrated(0.25, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M1 → M2 plasticity (phagocytosis-driven switch, Arnold 2007).")
     m2_to_m1_per_day: float = calibrated(0.05, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M2 → M1 plasticity under TNF-α / IFN-γ.")
-    danger_weight: float = calibrated(0.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+    danger_weight: float = calibrated(1.0, unit="-", prior=(0.0, 3.0), ge=0, le=100,
                                       description="Weight of local NP material (danger signal) in the M1 stimulus.")
     phagocytosis_weight: float = calibrated(1.5, unit="-", prior=(0.0, 5.0), ge=0, le=100,
                                             description="Weight of engulfed material in the M2 stimulus.")
@@ -362,9 +356,9 @@ class Polarization(_Strict):
 class Lifespan(_Strict):
     m0_days: float = calibrated(3.0, unit="day", prior=(0.5, 10.0), gt=0, le=365,
                                 description="Mean residence of unpolarized macrophages (death or egress).")
-    m1_days: float = calibrated(4.0, unit="day", prior=(1.0, 20.0), gt=0, le=365,
+    m1_days: float = calibrated(5.0, unit="day", prior=(1.0, 20.0), gt=0, le=365,
                                 description="Mean residence of M1 cells (rodent: M1 high weeks 1-2).")
-    m2_days: float = calibrated(15.0, unit="day", prior=(3.0, 40.0), gt=0, le=365,
+    m2_days: float = calibrated(12.0, unit="day", prior=(3.0, 40.0), gt=0, le=365,
                                 description="Mean residence of M2 cells (rodent: M2 gone by week 8).")
 
 
@@ -400,10 +394,10 @@ class Pain(_Strict):
     sensitization_per_day: float = calibrated(0.6, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                               description="Rate of sensitization at full cytokine drive.")
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
-    il1b_weight: float = calibrated(0.1, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
+    il1b_weight: float = calibrated(0.3, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
     il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
     il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
-    tnf_half_max_pg_ml: float = calibrated(1.0, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
+    tnf_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of TNF-α at the root.")
     il1b_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                             description="Half-saturation of IL-1β at the root.")
