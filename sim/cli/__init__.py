@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 
 from . import run_cmds  # noqa: E402,F401  (registers run, check, plot, schema)
+from . import cohort_cmds  # noqa: E402,F401  (registers cohort, sweep)
 
 
 def main() -> None:  # console-script entry point

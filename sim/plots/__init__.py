@@ -22,6 +22,21 @@ def _plot_run_dir(directory: Path, format: str) -> list[Path]:
 PLOTTERS: dict[str, Callable[[Path, str], list[Path]]] = {"run": _plot_run_dir}
 
 
+def _plot_cohort_dir(directory: Path, format: str) -> list[Path]:
+    from .cohort import plot_cohort_dir
+
+    return plot_cohort_dir(directory, format)
+
+
+def _plot_sweep_dir(directory: Path, format: str) -> list[Path]:
+    from .cohort import plot_sweep_dir
+
+    return plot_sweep_dir(directory, format)
+
+
+PLOTTERS.update(cohort=_plot_cohort_dir, sweep=_plot_sweep_dir)
+
+
 def plot_output_dir(directory: str | Path, format: str = "png") -> list[Path]:
     directory = Path(directory)
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))

@@ -1,0 +1,150 @@
+"""``discsim cohort | sweep``: many runs in parallel (local processes or a Dask cluster), resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..scenario import load_scenario
+from . import app
+from ._common import check_out_dir, console, err_console, fail, input_errors_exit_2
+from .run_cmds import progress_bar
+
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", "-j", help="Local worker processes [default: usable cores]; 0 = in this process.",
+                 min=0),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster instead."),
+]
+RetriesOpt = Annotated[int, typer.Option("--retries", help="Extra attempts for a failing run.", min=0)]
+PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the figures when done.")]
+
+
+def _check_parallel(workers: int | None, scheduler: str | None) -> None:
+    if workers is not None and scheduler is not None:
+        fail("give either --workers or --scheduler, not both")
+
+
+class _Bar:
+    """A rich progress bar fed by the executor's progress callback."""
+
+    def __init__(self, description: str, total: int):
+        self.bar = progress_bar()
+        self.task = self.bar.add_task(description, total=total)
+        self.failed = 0
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, outcome, n_finished: int, n_total: int) -> None:
+        if outcome.status == "failed":
+            self.failed += 1
+            self.bar.console.print(f"[red]failed[/] {outcome.key} after {outcome.attempts} attempt(s): "
+                                   f"{outcome.error}")
+        self.bar.update(self.task, completed=n_finished)
+
+
+def _plot(out: Path) -> None:
+    from ..plots import plot_output_dir
+
+    for path in plot_output_dir(out):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+@input_errors_exit_2
+def cohort(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [cohort] section.", show_default=False)],
+    patients: Annotated[int | None, typer.Option("--patients", "-n", help="Number of patients "
+                                                 "[default: cohort.patients].", min=1)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory "
+                                             "[default: runs/<scenario name>-cohort].")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    days: Annotated[float | None, typer.Option(help="Simulated days per patient (overrides cohort.days).",
+                                               min=0.0)] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed (overrides cohort.seed).", min=0)] = None,
+    retries: RetriesOpt = 2,
+    plot: PlotOpt = True,
+) -> None:
+    """Simulate a virtual cohort: patients.parquet, trajectories.parquet, manifest.json (+ figures).
+
+    Rerunning the same command into the same directory computes only the patients that are missing.
+    """
+    from ..cohort import run_cohort
+    from ..cohort.draw import cohort_days
+
+    _check_parallel(workers, scheduler)
+    scen = load_scenario(scenario)
+    if days is not None and days <= 0:
+        fail(f"--days must be > 0, got {days}")
+    out = out if out is not None else Path("runs") / f"{scen.name}-cohort"
+    check_out_dir(out)
+    n = patients if patients is not None else (scen.cohort.patients if scen.cohort is not None else 100)
+    if scen.cohort is None:
+        err_console.print(f"[yellow]note:[/] {scenario} has no [cohort] section: the {n} patients differ only "
+                          "by their random seed")
+    d = days if days is not None else cohort_days(scen)
+    if scen.cohort is not None and scen.cohort.sample_day.support()[1] > d:
+        err_console.print(f"[yellow]note:[/] sample days beyond the simulated {d:g} days are taken on the last day")
+    with _Bar(f"{scen.name}: patients", n) as bar:
+        result = run_cohort(scen, out, patients=n, days=days, root_seed=seed, workers=workers,
+                            scheduler=scheduler, retries=retries, progress=bar, source=str(scenario))
+    m = result.manifest
+    console.print(f"[green]done[/] in {result.wall_time_s:.1f} s: {result.n_ok}/{n} patients ok "
+                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)")
+    console.print(f"wrote {out}/: patients.parquet, trajectories.parquet, manifest.json")
+    if plot and result.n_ok:
+        _plot(out)
+    if result.n_failed:
+        err_console.print(f"[red]{result.n_failed} patient(s) failed[/] (status/error columns of patients.parquet); "
+                          "rerun the same command to retry them")
+        raise typer.Exit(1)
+
+
+@app.command()
+@input_errors_exit_2
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML file.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory "
+                                             "[default: runs/<sweep name>].")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    retries: RetriesOpt = 2,
+    plot: PlotOpt = True,
+) -> None:
+    """Run a parameter sweep: runs.parquet, outcomes.parquet, points.parquet, manifest.json (+ figures).
+
+    Rerunning the same command into the same directory computes only the runs that are missing.
+    """
+    from ..cohort.sweep import load_sweep, run_sweep
+
+    _check_parallel(workers, scheduler)
+    sw = load_sweep(sweep_file)
+    out = out if out is not None else Path("runs") / sw.spec.name
+    check_out_dir(out)
+    n_runs = len(sw.points) * sw.runs_per_point
+    console.print(f"{sw.spec.name}: {len(sw.points)} points × {sw.runs_per_point} "
+                  f"{'patients' if sw.spec.cohort else 'replicates'} = {n_runs} runs "
+                  f"({sw.spec.design.method}: {', '.join(sw.parameter_names)})")
+    with _Bar(f"{sw.spec.name}: runs", n_runs) as bar:
+        result = run_sweep(sw, out, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
+    m = result.manifest
+    console.print(f"[green]done[/] in {result.wall_time_s:.1f} s: {result.n_ok}/{n_runs} runs ok "
+                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)")
+    console.print(f"wrote {out}/: runs.parquet, outcomes.parquet, points.parquet, manifest.json")
+    if plot and result.n_ok:
+        _plot(out)
+    if result.n_failed:
+        err_console.print(f"[red]{result.n_failed} run(s) failed[/] (status/error columns of outcomes.parquet); "
+                          "rerun the same command to retry them")
+        raise typer.Exit(1)
