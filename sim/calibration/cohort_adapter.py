@@ -106,12 +106,15 @@ def run_patients(
     client: Any = None,
     out_dir: str | Path | None = None,
     progress: Any = None,
-) -> dict[str, pd.DataFrame | None]:
+    reduce: Any = None,
+) -> dict[str, Any]:
     """Simulate ``(key, scenario, ids)`` jobs; ``{key: timeseries}`` (None for a failed job).
 
     Uses the cohort executor (resumable parts in ``out_dir`` when given) or, without it, a spawn-context
-    process pool (``workers > 1``) or a serial loop.
+    process pool (``workers > 1``) or a serial loop. ``reduce(timeseries)``, when given, is applied to each
+    result as it is read back (keeps memory flat for large designs whose parts are on disk).
     """
+    reduce = reduce or (lambda ts: ts)
     try:
         from ..cohort.executor import Task, run_tasks
     except ImportError:
@@ -122,14 +125,14 @@ def run_patients(
         tasks = [Task(key, (scen.model_dump(mode="json"), ids), fingerprint(scen, sorted(ids.items()))) for key, scen, ids in jobs]
         report = run_tasks(tasks, simulate_patient, out_dir, workers=workers, client=client,
                            progress=progress, retries=1)
-        out: dict[str, pd.DataFrame | None] = {}
+        out: dict[str, Any] = {}
         for key, _, _ in jobs:
             if report.outcomes[key].status == "failed":
                 out[key] = None
             elif out_dir is None:
-                out[key] = report.results[key]
+                out[key] = reduce(report.results[key])
             else:
-                out[key] = pd.read_parquet(Path(out_dir) / f"{key}.parquet")
+                out[key] = reduce(pd.read_parquet(Path(out_dir) / f"{key}.parquet"))
         return out
     # stand-in executor (no resume)
     payloads = [(scen.model_dump(mode="json"), ids) for _, scen, ids in jobs]
@@ -151,7 +154,7 @@ def run_patients(
                 results.append(simulate_patient(p))
             except Exception:  # noqa: BLE001
                 results.append(None)
-    return {key: r for (key, _, _), r in zip(jobs, results, strict=True)}
+    return {key: (None if r is None else reduce(r)) for (key, _, _), r in zip(jobs, results, strict=True)}
 
 
 def simulate_cohort(

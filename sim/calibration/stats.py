@@ -122,8 +122,8 @@ def adapt_cohort_frames(patients: pd.DataFrame, trajectories: pd.DataFrame) -> t
     p = patients.copy()
     t = trajectories.copy()
     # tolerated aliases (first one present wins)
-    aliases = {"patient": ("patient_id", "id"), "sample_day": ("sampling_day",), "ifng": ("ifng_pg_ml",),
-               "il4": ("il4_pg_ml",), "pain_vas_sample": ("vas_sample",)}
+    aliases = {"patient": ("patient_id", "id"), "sample_day": ("sampling_day",), "ifng": ("ifng_sample", "ifng_pg_ml"),
+               "il4": ("il4_sample", "il4_pg_ml"), "pain_vas_sample": ("vas_sample",)}
     for name, alts in aliases.items():
         if name not in p.columns:
             for alt in alts:

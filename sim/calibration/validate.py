@@ -320,10 +320,14 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
             c.simulated, c.sim_lo, c.sim_hi = ck["reduction_day60_mean"], ck["reduction_day60_lo"], ck["reduction_day60_hi"]
             c.n = stats.n_patients
             m365 = ck["reduction_day365_mean"]
-            if np.isfinite(c.simulated) and np.isfinite(m365):
-                ok = bool(np.isfinite(c.sim_lo) and c.sim_lo > 0 and m365 > c.simulated)
+            if np.isfinite(c.simulated):
+                ok = bool(np.isfinite(c.sim_lo) and c.sim_lo > 0)
+                if np.isfinite(m365):
+                    ok = ok and m365 > c.simulated
+                    c.note += f"; day 365: {m365:.2f}"
+                else:
+                    c.note += "; continuation to 12 months not simulated"
                 c.status = "reproduced" if ok else "not reproduced"
-                c.note += f"; day 365: {m365:.2f}"
             else:
                 c.status = "not simulated"
         rows.append(c)

@@ -17,6 +17,7 @@ app = typer.Typer(
 
 from . import run_cmds  # noqa: E402,F401  (registers run, check, plot, schema)
 from . import cohort_cmds  # noqa: E402,F401  (registers cohort, sweep)
+from . import calibrate_cmds  # noqa: E402,F401  (registers validate, sensitivity, calibrate)
 
 
 def main() -> None:  # console-script entry point

@@ -1,0 +1,214 @@
+"""``discsim validate | sensitivity | calibrate`` (calibration infrastructure, issue 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import app
+from ._common import check_out_dir, console, fail, input_errors_exit_2
+
+_STATUS_STYLE = {"inside": "green", "reproduced": "green", "consistent": "yellow", "outside": "red",
+                 "not reproduced": "red", "undetermined": "yellow", "not simulated": "dim"}
+
+
+def _workers(value: int | None) -> int:
+    if value is None:
+        return 0
+    if value < 0:
+        fail(f"--workers must be ≥ 0, got {value}")
+    return value
+
+
+def _params(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    from ..calibration.targets import parameter_prior
+
+    names = [p.strip() for p in value.split(",") if p.strip()]
+    problems = []
+    for n in names:
+        try:
+            parameter_prior(n)
+        except KeyError as exc:
+            problems.append(str(exc.args[0]))
+    if problems or not names:
+        fail("--params: " + ("; ".join(problems) if problems else "empty list")
+             + " (calibrated parameters: `discsim schema` shows x-status/x-prior)")
+    return names
+
+
+@app.command()
+@input_errors_exit_2
+def validate(
+    cohort_dir: Annotated[Path, typer.Argument(help="Output directory of `discsim cohort`.", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write validation.csv/.md [default: COHORT_DIR].")] = None,
+    regression_threshold: Annotated[float, typer.Option(help="Volume reduction counted as regression.", min=0, max=1)] = 0.30,
+    resolution_threshold: Annotated[float, typer.Option(help="Volume reduction counted as complete resolution.", min=0, max=1)] = 0.90,
+    infiltrate_threshold: Annotated[float, typer.Option(help="CD68+ cells/cm² at the sample counted as an infiltrate.", min=0)] = 10.0,
+    entry_day: Annotated[float | None, typer.Option(help="Fixed trial-entry day after onset [default: each patient's sample_day].", min=0)] = None,
+    rodent_time_scale: Annotated[float, typer.Option(help="Model days per rodent day for the kinetics targets.", min=0)] = 1.0,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = 2000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = 20200701,
+) -> None:
+    """Compare a cohort with every calibration target: validation.csv and validation.md."""
+    from rich.table import Table
+
+    from ..calibration.stats import CohortError, StatsConfig, compute_statistics, load_cohort
+    from ..calibration.targets import TargetsError, load_targets
+    from ..calibration.validate import format_range, status_counts, validation_table, write_validation
+    from ..scenario import Scenario
+
+    try:
+        cohort = load_cohort(cohort_dir)
+        targets = load_targets()
+    except (CohortError, TargetsError) as exc:
+        fail(str(exc))
+    out = out if out is not None else cohort_dir
+    check_out_dir(out)
+    config = StatsConfig(regression_threshold=regression_threshold, resolution_threshold=resolution_threshold,
+                         infiltrate_threshold_per_cm2=infiltrate_threshold,
+                         entry="sample_day" if entry_day is None else float(entry_day),
+                         rodent_time_scale=rodent_time_scale, n_boot=bootstrap, seed=seed)
+    stats = compute_statistics(cohort, config)
+    scen = cohort.manifest.get("scenario")
+    scenario = None
+    if isinstance(scen, dict):
+        try:
+            scenario = Scenario.model_validate(scen)
+        except Exception:  # noqa: BLE001 - manifest from another version: the length check is skipped
+            scenario = None
+    table = validation_table(stats, targets, scenario=scenario)
+    header = (f"# Validation of {cohort_dir}\n\n{stats.n_patients} patients"
+              f"{f' ({cohort.n_excluded} failed, excluded)' if cohort.n_excluded else ''}, simulated to day "
+              f"{stats.horizon_day:.0f}. Targets: {targets.path}. Definitions: docs/calibration.md; thresholds: "
+              f"regression ≥ {regression_threshold:.0%}, resolution ≥ {resolution_threshold:.0%} reduction at day "
+              f"{config.outcome_day:.0f}, infiltrate ≥ {infiltrate_threshold:g} CD68+/cm².\n")
+    csv, md = write_validation(table, out, header)
+
+    rt = Table(title=f"Targets vs {cohort_dir} ({stats.n_patients} patients, day ≤ {stats.horizon_day:.0f})",
+               show_lines=False, header_style="bold")
+    for col in ("target", "item", "target value [range]", "simulated [interval]", "n", "status"):
+        rt.add_column(col, overflow="fold")
+    for r in table.itertuples(index=False):
+        tv = f"{r.target:.3g}" if r.target == r.target else ""
+        rng = format_range(r.target_lo, r.target_hi)
+        sv = f"{r.simulated:.3g}" if r.simulated == r.simulated else ""
+        si = format_range(r.sim_lo, r.sim_hi)
+        style = _STATUS_STYLE.get(r.status, "")
+        rt.add_row(r.target_id, r.item, f"{tv} [{rng}]" if rng else tv, f"{sv} [{si}]" if si else sv,
+                   str(r.n) if r.n else "", f"[{style}]{r.status}[/]" if style else r.status)
+    console.print(rt)
+    console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()))
+    console.print(f"wrote {csv} and {md}")
+
+
+@app.command()
+@input_errors_exit_2
+def sensitivity(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (its [cohort] section draws the patients).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", show_default=False)],
+    method: Annotated[str, typer.Option(help="morris (screening) or sobol (variance-based; n a power of 2).")] = "morris",
+    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths of calibrated parameters [default: a 12-parameter subset].")] = None,
+    n: Annotated[int, typer.Option("--n", help="Morris trajectories / Sobol base samples.", min=2)] = 10,
+    patients_per_point: Annotated[int, typer.Option(help="Virtual patients per design point (same patients at every point).", min=1)] = 4,
+    days: Annotated[float, typer.Option(help="Simulated days per patient (outputs at day 84 and 365, or the last day).", min=1)] = 365.0,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0 = in this process].")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
+    seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = 0,
+) -> None:
+    """Global sensitivity (SALib) of leg VAS at 12 weeks and volume fraction at 1 year; resumable."""
+    from ..calibration.sensitivity import METHODS, run_sensitivity
+    from ..scenario import load_scenario
+
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "sobol" and n & (n - 1):
+        fail(f"--n must be a power of 2 for Sobol, got {n}")
+    names = _params(params)
+    scen = load_scenario(scenario)
+    check_out_dir(out)
+    client = None
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler, timeout="30s")
+    from .run_cmds import progress_bar
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"{method} runs", total=None)
+
+        def progress(outcome, done, total):
+            bar.update(task, completed=done, total=total)
+
+        result = run_sensitivity(scen, out, method=method, params=names, n=n, patients_per_point=patients_per_point,
+                                 days=days, seed=seed, workers=_workers(workers), client=client, progress=progress)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    key = "mu_star" if method == "morris" else "ST"
+    for name, df in result.indices.groupby("output", sort=False):
+        top = df.sort_values(key, ascending=False).head(5)
+        console.print(f"[bold]{name}[/] top {key}: " + ", ".join(f"{p} {v:.3g}" for p, v in zip(top["parameter"], top[key])))
+    console.print(f"wrote {out}/: indices.parquet, indices.csv, design.parquet, manifest.json, {method}.png "
+                  f"({len(result.design)} points × {patients_per_point} patients, {result.wall_time_s:.0f} s)")
+
+
+@app.command()
+@input_errors_exit_2
+def calibrate(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (not needed with --resume).", show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (abc.db, posterior, report).")] = Path("runs/calibration"),
+    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths to calibrate [default: 12-parameter subset].")] = None,
+    populations: Annotated[int, typer.Option(help="ABC-SMC populations in total (resume: continue up to this).", min=1)] = 8,
+    particles: Annotated[int, typer.Option(help="Particles per population.", min=2)] = 50,
+    patients: Annotated[int, typer.Option(help="Virtual patients per model simulation.", min=2)] = 8,
+    days: Annotated[float, typer.Option(help="Simulated days per patient.", min=1)] = 365.0,
+    workers: Annotated[int | None, typer.Option(help="Local processes for the patients of one simulation [default: 0].")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: particles run on its workers.")] = None,
+    common_patients: Annotated[bool, typer.Option(help="Same patients for every particle (default: fresh patients per particle).")] = False,
+    min_epsilon: Annotated[float, typer.Option(help="Stop when the distance threshold falls below this.", min=0)] = 0.0,
+    resume: Annotated[bool, typer.Option(help="Continue the run stored in --out (abc.db).")] = False,
+    calibrated: Annotated[Path | None, typer.Option(help="Write the calibrated overrides here [default: OUT/calibrated.toml]; "
+                                                     "the lead's real run uses calibration/calibrated.toml.")] = None,
+    seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
+) -> None:
+    """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
+    from ..calibration.abc import AbcSettings, CalibrationError, require_pyabc, run_abc
+    from ..scenario import load_scenario
+
+    try:
+        require_pyabc()
+    except CalibrationError as exc:
+        fail(str(exc))
+    check_out_dir(out)
+    settings = AbcSettings(patients=patients, days=days, seed=seed, population_size=particles,
+                           populations=populations, min_epsilon=min_epsilon, workers=_workers(workers),
+                           common_patients=common_patients)
+    names = _params(params)
+    if names is not None:
+        settings.params = names
+    if resume:
+        scen = None
+    else:
+        if scenario is None:
+            fail("give a SCENARIO (or --resume to continue the run in --out)")
+        scen = load_scenario(scenario)
+    client = None
+    if scheduler:
+        from distributed import Client
+
+        client = Client(scheduler, timeout="30s")
+    try:
+        result = run_abc(scen, out, settings, resume=resume, client=client, calibrated_path=calibrated,
+                         log=lambda m: console.print(m))
+    except CalibrationError as exc:
+        fail(str(exc))
+    b = result.budget
+    console.print(f"[green]done[/]: {b['populations']} populations × {b['population_size']} particles, "
+                  f"{b['simulated_patients']} simulated patients, {b['wall_time_s']:.0f} s")
+    for k, v in result.calibrated.items():
+        console.print(f"  {k} = {v:.4g}")
+    console.print(f"wrote {out}/: posterior.parquet, populations.parquet, report.md, figures; "
+                  f"{calibrated or out / 'calibrated.toml'}")
