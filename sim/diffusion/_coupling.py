@@ -117,7 +117,7 @@ def _gradient_3d(u, index, inv_dx, out):
         out[a, 2] = _diff(u[i, j, :], k, nz, inv_dx)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _diff(line, i, n, inv_dx):
     # central inside, one-sided at the first/last voxel, 0 on a 1-voxel axis
     if n == 1:

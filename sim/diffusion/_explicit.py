@@ -62,7 +62,7 @@ def explicit_substeps(dt, D, decay, dx, ndim):
     return max(1, math.ceil(dt / (SAFETY * lim)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _cell(c, lap, cx, dtk, dts, s):
     return c + cx * lap - dtk * c + dts * s
 
@@ -279,20 +279,8 @@ def _steps_parallel(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, fa
                          buf[c], faces, g, cx, dtk, dts)
 
 
-@njit(cache=True)
-def explicit_advance(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces, g, nchunks, parallel):
-    """Advance one field ``u`` (2-D or 3-D) by ``dt`` s in ``nsub`` sub-steps.
-
-    ``src`` must have u's shape if ``has_src`` (else any array of u's ndim);
-    ``held`` likewise for ``has_mask``.  ``faces`` is a bool array
-    ``(x-, x+, y-, y+[, z-, z+])`` of Dirichlet faces held at ``g``.
-    """
-    dts = dt / nsub
-    cx = D * dts / (dx * dx)
-    dtk = dts * k
+def _layout(u, nchunks):
     nx = u.shape[0]
-    if not parallel:
-        nchunks = 1
     nchunks = max(1, min(nchunks, nx))
     bounds = np.empty(nchunks + 1, dtype=np.int64)
     for c in range(nchunks + 1):
@@ -300,9 +288,31 @@ def explicit_advance(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces,
     plane = u.shape[1:]
     halo = np.empty((nchunks, 2) + plane, dtype=u.dtype)
     buf = np.empty((nchunks, 3) + plane, dtype=u.dtype)
-    if parallel and nchunks > 1:
-        _steps_parallel(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces,
-                        g, cx, dtk, dts)
-    else:
-        _steps_serial(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces,
-                      g, cx, dtk, dts)
+    return bounds, halo, buf
+
+
+_layout_jit = njit(cache=True)(_layout)
+
+
+@njit(cache=True)
+def explicit_advance(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces, g):
+    """Advance one field ``u`` (2-D or 3-D) by ``dt`` s in ``nsub`` sub-steps.
+
+    ``src`` must have u's shape if ``has_src`` (else any array of u's ndim);
+    ``held`` likewise for ``has_mask``.  ``faces`` is a bool array
+    ``(x-, x+, y-, y+[, z-, z+])`` of Dirichlet faces held at ``g``.  Serial;
+    scratch is O(one row or plane).
+    """
+    dts = dt / nsub
+    bounds, halo, buf = _layout_jit(u, 1)
+    _steps_serial(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces,
+                  g, D * dts / (dx * dx), dts * k, dts)
+
+
+def explicit_advance_threaded(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces, g,
+                              nchunks):
+    """Threaded :func:`explicit_advance` for large grids (bit-identical)."""
+    dts = dt / nsub
+    bounds, halo, buf = _layout(u, nchunks)
+    _steps_parallel(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces,
+                    g, D * dts / (dx * dx), dts * k, dts)

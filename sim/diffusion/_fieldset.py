@@ -3,11 +3,10 @@
 from dataclasses import dataclass
 from typing import Mapping
 
-import numba
 import numpy as np
 
 from ._explicit import explicit_substeps
-from ._solver import _advance_stack, _dummy_mask, choose_method, use_threads
+from ._solver import _advance_stack, _dummy_mask, choose_method, run_stack, use_threads
 from ._validate import check_method, check_scalar, resolve_boundary
 
 
@@ -166,8 +165,11 @@ class FieldSet:
         if method != "auto":
             check_method(method)
         expl, nsub = self._plan_for(dt, method)
-        _advance_stack(
-            self.data, self.sources, True, self._D, self._k, self._dx, dt, expl, nsub,
-            self._faces, self._g, self._held, self._has_mask, self._parallel,
-            numba.get_num_threads(),
-        )
+        if self._parallel:
+            run_stack(self.data, self.sources, True, self._D, self._k, self._dx, dt, expl, nsub,
+                      self._faces, self._g, self._held, self._has_mask, True)
+        else:
+            # the hot path of the model: one compiled call, nothing allocated
+            # beyond a few axis-length coefficient vectors
+            _advance_stack(self.data, self.sources, True, self._D, self._k, self._dx, dt, expl,
+                           nsub, self._faces, self._g, self._held, self._has_mask)

@@ -77,7 +77,7 @@ def line_coefficients(n, a, dirichlet_lo, dirichlet_hi, alpha, beta):
             beta[i] = 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _load(u, src, r, j, react, has_src, dt, one_k):
     x = u[r, j]
     if react:

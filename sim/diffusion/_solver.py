@@ -9,7 +9,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from ._explicit import explicit_advance, explicit_substeps
+from ._explicit import explicit_advance, explicit_advance_threaded, explicit_substeps
 from ._implicit import (
     line_coefficients,
     sweep_last_axis,
@@ -51,18 +51,43 @@ def _react_pass(u, s, has_src, held, has_mask, dt, one_k, g):
     uf = u.reshape(u.size)
     sf = s.reshape(s.size)
     hf = held.reshape(held.size)
+    c = np.empty(2, dtype=u.dtype)  # evaluate in the field's precision
+    c[0] = dt
+    c[1] = one_k
     for i in range(uf.size):
         if has_src:
-            uf[i] = (uf[i] + dt * sf[i]) / one_k
+            uf[i] = (uf[i] + c[0] * sf[i]) / c[1]
         else:
-            uf[i] = uf[i] / one_k
+            uf[i] = uf[i] / c[1]
         if has_mask and hf[i]:
             uf[i] = g
 
 
 @njit(cache=True)
-def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, parallel, nchunks,
-                    alpha, beta, line, hline, w):
+def _set_held(u, held, g):
+    uf = u.reshape(u.size)
+    hf = held.reshape(held.size)
+    for i in range(uf.size):
+        if hf[i]:
+            uf[i] = g
+
+
+def _axis_view(u, ax):
+    """(outer, n, inner) view of u for a sweep along axis ``ax``."""
+    n = u.shape[ax]
+    outer = 1
+    for d in range(ax):
+        outer *= u.shape[d]
+    return u.reshape((outer, n, u.size // (outer * n)))
+
+
+_axis_view_jit = njit(cache=True)(_axis_view)
+
+
+@njit(cache=True)
+def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha, beta, line,
+                    hline, w):
+    """One backward-Euler LOD step of one field, serial (see _implicit.py)."""
     ndim = u.ndim
     one_k = 1.0 + k * dt
     react = k != 0.0 or has_src
@@ -80,34 +105,48 @@ def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, paral
     line_coefficients(n, a, faces[2 * last], faces[2 * last + 1], alpha, beta)
     u2 = u.reshape((u.size // n, n))
     s2 = s.reshape((s.size // s.shape[-1], s.shape[-1]))
-    if parallel:
-        sweep_last_axis_parallel(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g,
-                                 react, has_src, dt, one_k, nchunks)
-    else:
-        sweep_last_axis(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g,
-                        react, has_src, dt, one_k)
+    # the reaction is evaluated in the field's precision, so that a uniform
+    # float32 field also follows (u + dt*S) / (1 + k*dt) bit for bit
+    c = np.empty(2, dtype=u.dtype)
+    c[0] = dt
+    c[1] = one_k
+    sweep_last_axis(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g,
+                    react, has_src, c[0], c[1])
     for ax in range(ndim - 2, -1, -1):
-        n = u.shape[ax]
-        outer = 1
-        for d in range(ax):
-            outer *= u.shape[d]
-        inner = u.size // (outer * n)
-        line_coefficients(n, a, faces[2 * ax], faces[2 * ax + 1], alpha, beta)
-        v = u.reshape((outer, n, inner))
-        if parallel:
-            sweep_middle_axis_parallel(v, alpha, beta, faces[2 * ax], faces[2 * ax + 1], g)
-        else:
-            sweep_middle_axis(v, alpha, beta, faces[2 * ax], faces[2 * ax + 1], g)
+        line_coefficients(u.shape[ax], a, faces[2 * ax], faces[2 * ax + 1], alpha, beta)
+        sweep_middle_axis(_axis_view_jit(u, ax), alpha, beta, faces[2 * ax], faces[2 * ax + 1], g)
+
+
+def _implicit_field_threaded(u, s, has_src, D, k, dx, dt, faces, g, nchunks):
+    """Threaded unmasked LOD step for large grids: the same kernels' threaded
+    twins called in the same order, hence bit-identical to the serial step."""
+    ndim = u.ndim
+    one_k = 1.0 + k * dt
+    react = k != 0.0 or has_src
+    a = D * dt / (dx * dx)
+    alpha = np.empty(max(u.shape))
+    beta = np.empty_like(alpha)
+    last = ndim - 1
+    n = u.shape[last]
+    line_coefficients(n, a, faces[2 * last], faces[2 * last + 1], alpha, beta)
+    c = np.array([dt, one_k], dtype=u.dtype)
+    sweep_last_axis_parallel(u.reshape(-1, n), s.reshape(-1, s.shape[-1]), alpha, beta,
+                             faces[2 * last], faces[2 * last + 1], g, react, has_src,
+                             c[0], c[1], nchunks)
+    for ax in range(ndim - 2, -1, -1):
+        line_coefficients(u.shape[ax], a, faces[2 * ax], faces[2 * ax + 1], alpha, beta)
+        sweep_middle_axis_parallel(_axis_view(u, ax), alpha, beta, faces[2 * ax],
+                                   faces[2 * ax + 1], g)
 
 
 @njit(cache=True)
-def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask,
-                   parallel, nchunks):
+def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask):
     """Advance every field of ``data`` (shape (n_fields, *shape)) in place.
 
     ``src`` is the stacked source (same shape) when ``has_src``, otherwise any
     array of the same ndim; ``held`` is the mask (spatial shape) when
     ``has_mask``.  ``D``, ``k``, ``explicit``, ``nsub`` are per-field arrays.
+    Serial: this is the single kernel call behind small-grid FieldSet steps.
     """
     maxn = 1
     for d in range(1, data.ndim):
@@ -117,21 +156,48 @@ def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, h
     line = np.empty(maxn)
     hline = np.empty(maxn, dtype=np.bool_)
     w = np.empty(maxn)
-    hf = held.reshape(held.size)
     for f in range(data.shape[0]):
         u = data[f]
         s = src[f] if has_src else src[0]
         if has_mask:
-            uf = u.reshape(u.size)
-            for i in range(uf.size):
-                if hf[i]:
-                    uf[i] = g
+            _set_held(u, held, g)
         if explicit[f]:
-            explicit_advance(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f], faces, g,
-                             nchunks, parallel)
+            explicit_advance(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f], faces, g)
         else:
-            _implicit_field(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g, parallel,
-                            nchunks, alpha, beta, line, hline, w)
+            _implicit_field(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g,
+                            alpha, beta, line, hline, w)
+
+
+def _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held,
+                            has_mask):
+    """Large-grid version of :func:`_advance_stack`: per field, the threaded
+    kernels (each call covers millions of cells, so the Python loop is free).
+    The masked implicit path has no threaded twin and runs serially."""
+    nchunks = numba.get_num_threads()
+    for f in range(data.shape[0]):
+        u = data[f]
+        s = src[f] if has_src else src[0]
+        if has_mask:
+            _set_held(u, held, g)
+        if explicit[f]:
+            explicit_advance_threaded(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f],
+                                      faces, g, nchunks)
+        elif has_mask or D[f] == 0.0:
+            _advance_stack(data[f:f + 1], src[f:f + 1] if has_src else src, has_src, D[f:f + 1],
+                           k[f:f + 1], dx, dt, explicit[f:f + 1], nsub[f:f + 1], faces, g, held,
+                           has_mask)
+        else:
+            _implicit_field_threaded(u, s, has_src, D[f], k[f], dx, dt, faces, g, nchunks)
+
+
+def run_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask,
+              threaded):
+    """Dispatch to the serial kernel or the threaded path."""
+    if threaded:
+        _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held,
+                                has_mask)
+    else:
+        _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask)
 
 
 _DUMMY_SRC = {}
@@ -204,10 +270,9 @@ def advance(u, *, D, decay=0.0, dx, dt, source=None, boundary="no-flux", method=
     src = source.reshape((1,) + u.shape) if has_src else _dummy_src(u.ndim + 1, u.dtype)
     has_mask = mask is not None
     held = mask if has_mask else _dummy_mask(u.ndim)
-    parallel = use_threads(u.size)
-    _advance_stack(
+    run_stack(
         data, src, has_src,
         np.array([D]), np.array([decay]), dx, dt,
         np.array([explicit]), np.array([nsub if explicit else 1], dtype=np.int64),
-        faces, g, held, has_mask, parallel, numba.get_num_threads(),
+        faces, g, held, has_mask, use_threads(u.size),
     )

@@ -5,6 +5,7 @@ the caller's fields untouched.
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -15,10 +16,9 @@ METHODS = ("auto", "explicit", "implicit")
 
 def check_scalar(name, value, *, positive=False):
     """Return ``value`` as float; it must be finite and >= 0 (> 0 if positive)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
     if not math.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v!r}")
     if positive and not v > 0.0:
