@@ -285,7 +285,7 @@ def plot_sobol(indices: pd.DataFrame, path: str | Path, output_days: dict[str, f
 
     names = list(dict.fromkeys(indices["output"]))
     n_par = indices["parameter"].nunique()
-    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 1.2 + 0.45 * n_par), layout="constrained",
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 1.8 + 0.45 * n_par), layout="constrained",
                              squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         df = indices[indices["output"] == name].sort_values("ST")
@@ -297,8 +297,8 @@ def plot_sobol(indices: pd.DataFrame, path: str | Path, output_days: dict[str, f
         ax.set_yticks(y, _labels(df), fontsize=8)
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set_xlabel("Sobol index (95% CI)")
-        ax.set_title(f"Sobol: {_output_title(name, output_days)}")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.set_title(f"Sobol: {_output_title(name, output_days)}", pad=24)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)

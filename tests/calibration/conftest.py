@@ -1,0 +1,1 @@
+"""Fixtures of the calibration tests (helpers in calibration_data.py)."""

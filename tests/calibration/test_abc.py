@@ -1,0 +1,73 @@
+"""pyabc ABC-SMC end-to-end with a tiny budget (real pyabc, real model, no mocks), resume, and the distance."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("pyabc")
+
+from sim.calibration.abc import (  # noqa: E402
+    NAN_PENALTY, AbcSettings, CalibrationError, TargetDistance, read_calibrated, run_abc,
+)
+from sim.scenario import Scenario, with_overrides  # noqa: E402
+
+PARAMS = ["parameters.pain.compression_weight", "parameters.pain.resolution_per_day"]
+
+
+def test_target_distance():
+    spec = pd.DataFrame([
+        {"stat_key": "a", "target_id": "A", "value": 10.0, "lo": 8.0, "hi": 12.0, "scale": 2.0, "kind": "value"},
+        {"stat_key": "b[1]", "target_id": "B", "value": 1.0, "lo": 0.1, "hi": 1.0, "scale": 0.2, "kind": "interval"},
+        {"stat_key": "b[2]", "target_id": "B", "value": 1.0, "lo": 0.1, "hi": 1.0, "scale": 0.2, "kind": "interval"},
+    ])
+    d = TargetDistance(spec)
+    assert d({"a": 10.0, "b[1]": 0.5, "b[2]": 0.9}) == 0.0
+    # a: z = 1 ; b: z = (0.1 - (-0.1)) / 0.2 = 1 for one of two items -> mean z² = 0.5
+    assert d({"a": 12.0, "b[1]": -0.1, "b[2]": 0.5}) == pytest.approx(math.sqrt((1.0 + 0.5) / 2))
+    assert d({"a": math.nan, "b[1]": 0.5, "b[2]": 0.5}) == pytest.approx(math.sqrt(NAN_PENALTY**2 / 2))
+
+
+def test_abc_tiny_end_to_end_and_resume(tmp_path):
+    scen = with_overrides(Scenario(name="coarse"), {"geometry.dx_um": 500.0})
+    settings = AbcSettings(params=PARAMS, patients=3, days=20, population_size=6, populations=1, seed=1)
+    out = tmp_path / "abc"
+    r1 = run_abc(scen, out, settings)
+    assert r1.budget["populations"] == 1
+    with pytest.raises(CalibrationError, match="--resume"):
+        run_abc(scen, out, settings)
+    # continue the stored run to 2 populations in total
+    more = AbcSettings(params=PARAMS, populations=2)
+    r2 = run_abc(None, out, more, resume=True)
+    b = r2.budget
+    assert b["populations"] == 2 and b["population_size"] == 6 and b["patients_per_simulation"] == 3
+    assert b["simulated_patients"] == 3 * b["model_simulations"] >= 3 * 12
+    assert b["wall_time_s"] >= r1.budget["wall_time_s"]
+    post = pd.read_parquet(out / "posterior.parquet")
+    assert len(post) == 6 and post["weight"].sum() == pytest.approx(1.0)
+    for p in PARAMS:
+        assert post[p].between(*{"parameters.pain.compression_weight": (0, 3),
+                                 "parameters.pain.resolution_per_day": (0.02, 1.0)}[p]).all()
+    cal = read_calibrated(out / "calibrated.toml")
+    assert set(cal) == set(PARAMS)
+    text = (out / "calibrated.toml").read_text()
+    assert "# git:" in text and "# budget: 2 populations x 6 particles" in text
+    with_overrides(scen, cal)  # the file applies to a scenario
+    for f in ("report.md", "fig_targets.png", "fig_posterior.png", "fig_associations.png", "budget.json",
+              "populations.parquet", "posterior_statistics.csv"):
+        assert (out / f).is_file(), f
+    stats = pd.read_csv(out / "posterior_statistics.csv")
+    assert np.isfinite(stats["sim_mean"]).any()
+    assert not stats["stat_key"].str.startswith("regression_prob_").any()  # 20 days: unreachable, dropped
+
+
+def test_calibrate_cli_bad_inputs_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    r = CliRunner()
+    assert r.invoke(app, ["calibrate", "--out", str(tmp_path / "x"), "--resume"]).exit_code == 2
+    assert r.invoke(app, ["calibrate", "--out", str(tmp_path / "x")]).exit_code == 2  # no scenario
+    assert r.invoke(app, ["calibrate", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "x")]).exit_code == 2

@@ -1,0 +1,149 @@
+"""Summary statistics against known answers on synthetic cohorts."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calibration.stats import (
+    CohortError, StatsConfig, cohort_from_frames, compute_statistics, fit_exponential_course,
+    exponential_course, reproduced, spearman_bootstrap, wilson_interval,
+)
+
+from calibration_data import synthetic_cohort
+
+
+def test_spearman_bootstrap_known_answers():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=60)
+    rho, lo, hi = spearman_bootstrap(x, np.exp(3 * x), n_boot=500, seed=1)
+    assert rho == pytest.approx(1.0) and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
+    rho, lo, hi = spearman_bootstrap(x, -x, n_boot=500, seed=1)
+    assert rho == pytest.approx(-1.0) and hi < 0
+    covered = 0
+    for s in range(20):  # independent variables: the 95 % CI covers 0 in (almost) every replicate
+        r = np.random.default_rng(100 + s)
+        _, lo, hi = spearman_bootstrap(r.normal(size=80), r.normal(size=80), n_boot=400, seed=s)
+        covered += lo <= 0 <= hi
+    assert covered >= 17
+    assert all(math.isnan(v) for v in spearman_bootstrap(np.ones(10), x[:10]))
+    y = x + rng.normal(size=60)
+    assert spearman_bootstrap(x, y, seed=3) == spearman_bootstrap(x, y, seed=3)  # seeded: reproducible CI
+
+
+def test_reproduced_rule():
+    assert reproduced(1, 0.4, 0.1, 0.6) is True
+    assert reproduced(1, 0.4, -0.1, 0.6) is False
+    assert reproduced(-1, -0.4, -0.6, -0.1) is True
+    assert reproduced(-1, 0.3, 0.1, 0.5) is False
+    assert reproduced(0, 0.3, -0.1, 0.6) is True  # CI covers 0
+    assert reproduced(0, 0.05, 0.02, 0.08) is True  # |ρ| < 0.1
+    assert reproduced(0, 0.3, 0.1, 0.5) is False
+    assert reproduced(1, math.nan, math.nan, math.nan) is None
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-3) and hi == pytest.approx(0.7634, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_exponential_fit_recovers_parameters():
+    t = np.array([0, 2, 4, 8, 12, 26, 38, 52.0])
+    a, c, tau = fit_exponential_course(t, exponential_course(t, 53.7, 10.6, 8.4))
+    assert (a, c, tau) == pytest.approx((53.7, 10.6, 8.4), rel=1e-4)
+    assert all(math.isnan(v) for v in fit_exponential_course(t[:3], t[:3]))
+
+
+@pytest.fixture(scope="module")
+def stats():
+    p, t = synthetic_cohort()
+    return compute_statistics(cohort_from_frames(p, t), StatsConfig(n_boot=500))
+
+
+def test_association_table(stats):
+    a = stats.associations.set_index("factor")
+    assert a.loc["TNF-a", "rho"] == pytest.approx(1.0) and a.loc["TNF-a", "reproduced"]
+    assert a.loc["IL-10", "rho"] == pytest.approx(-1.0) and a.loc["IL-10", "reproduced"]
+    assert a.loc["IL-8", "review_sign"] == 1 and a.loc["IL-1b", "review_sign"] == 0
+    assert a.loc["IL-1b", "ci_lo"] <= 0 <= a.loc["IL-1b", "ci_hi"]
+
+
+def test_regression_and_resolution_by_type(stats):
+    p, _ = synthetic_cohort()
+    red = np.linspace(0.0, 0.99, len(p))
+    r = stats.resorption.set_index("group")
+    for group, types in {"bulging": ["bulging"], "sequestration": ["sequestration"],
+                         "extrusion": ["subligamentous_extrusion", "transligamentous_extrusion"]}.items():
+        sel = p["herniation_type"].isin(types).to_numpy()
+        assert r.loc[group, "n"] == sel.sum()
+        assert r.loc[group, "regression"] == pytest.approx((red[sel] >= 0.30).mean())
+        assert r.loc[group, "resolution"] == pytest.approx((red[sel] >= 0.90).mean())
+        assert r.loc[group, "regression_lo"] <= r.loc[group, "regression"] <= r.loc[group, "regression_hi"]
+    # a stricter threshold (parameter) lowers the fraction
+    p2, t2 = synthetic_cohort()
+    strict = compute_statistics(cohort_from_frames(p2, t2), StatsConfig(regression_threshold=0.5, n_boot=200))
+    assert strict.resorption.set_index("group").loc["extrusion", "regression"] < r.loc["extrusion", "regression"]
+
+
+def test_inflammation_and_cd68_categories(stats):
+    p, _ = synthetic_cohort()
+    cd = p["cd68_per_cm2_sample"].to_numpy()
+    c = stats.cd68_categories.set_index("category")["fraction"]
+    assert c["mild"] == pytest.approx(np.mean(cd < 10)) and c["considerable"] == pytest.approx(np.mean(cd > 100))
+    infl = stats.inflammation.set_index("group")
+    sel = (p["herniation_type"] == "protrusion").to_numpy()
+    assert infl.loc["protrusion", "prevalence"] == pytest.approx(np.mean(cd[sel] >= 10))
+
+
+def test_pain_course_aligned_to_entry(stats):
+    c = stats.pain_course.set_index("week")
+    # entry = sample_day 56; horizon 400 days: visits up to 38 weeks simulated, 52+ not
+    assert c.loc[0.0, "mean"] == pytest.approx(55.0)
+    assert c.loc[8.0, "mean"] == pytest.approx(10 + 45 * math.exp(-1))
+    assert bool(c.loc[38.0, "simulated"]) and not bool(c.loc[52.0, "simulated"])
+    assert math.isnan(c.loc[104.0, "mean"])
+    assert c.loc[26.0, "frac_le_cutoff"] == 1.0 and c.loc[2.0, "frac_le_cutoff"] == 0.0
+    f = stats.pain_fit
+    assert f["tau_weeks"] == pytest.approx(8.0, rel=1e-3) and f["plateau"] == pytest.approx(10.0, abs=1e-2)
+    assert f["last_week"] == 38.0
+
+
+def test_macrophage_kinetics(stats):
+    k = stats.kinetics
+    assert k["peak_day_m1_median"] == 7 and k["peak_day_m2_median"] == 14 and k["peak_day_total_median"] == 10
+    assert k["frac_m1_before_m2"] == 1.0
+
+
+def test_adapter_excludes_failed_and_rejects_missing_columns():
+    p, t = synthetic_cohort(n=10, days=30)
+    p.loc[[0, 3], "status"] = "failed"
+    c = cohort_from_frames(p, t)
+    assert c.n_excluded == 2 and len(c.patients) == 8 and set(c.trajectories["patient"]) == set(c.patients["patient"])
+    with pytest.raises(CohortError, match="pain_vas_sample"):
+        cohort_from_frames(p.drop(columns="pain_vas_sample"), t)
+    with pytest.raises(CohortError, match="volume_fraction"):
+        cohort_from_frames(p, t.drop(columns="volume_fraction"))
+    # aliases of the cohort runner's names
+    alias = p.drop(columns=["ifng"]).assign(ifng_pg_ml=1.0)
+    assert "ifng" in cohort_from_frames(alias, t).patients
+
+
+def test_statistics_on_a_real_tiny_simulation():
+    """The adapter on real run_one columns (2 patients, 20 days, coarse grid)."""
+    from sim.calibration.cohort_adapter import assemble, draw_patients, run_patients
+    from sim.scenario import Scenario, with_overrides
+
+    scen = with_overrides(Scenario(), {"geometry.dx_um": 500.0})
+    runs = draw_patients(scen, 2, seed=5, days=20)
+    for r in runs:
+        r.info["sample_day"] = 10
+    res = run_patients([(r.key, r.scenario, {"patient": r.info["patient"]}) for r in runs])
+    patients, traj = assemble(runs, res)
+    s = compute_statistics(cohort_from_frames(patients, traj), StatsConfig(n_boot=200))
+    assert s.n_patients == 2 and s.horizon_day == 20
+    assert s.pain_course.set_index("week").loc[0.0, "simulated"]  # day 10 exists
+    assert not s.pain_course.set_index("week").loc[2.0, "simulated"]  # day 24 does not
+    assert np.isfinite(patients["tnf_sample"]).all() and np.isfinite(patients["cd68_per_cm2_sample"]).all()

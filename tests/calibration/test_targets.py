@@ -1,0 +1,63 @@
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from sim.calibration.targets import (
+    TARGETS_FILE, TargetsError, calibrated_parameters, load_targets, parameter_prior, parameters_citing,
+)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "science" / "calibration_targets.toml"
+
+
+def test_targets_split_by_use():
+    t = load_targets()
+    assert t.path == TARGETS_FILE
+    assert {x.use for x in t.calibrate} == {"calibrate"}
+    assert "sciatica_trial_leg_vas_itt" in {x.id for x in t.calibrate}
+    assert "tnf_plasma_half_life_human" in {x.id for x in t.priors}
+    assert "macrophage_load_vs_size_reduction" in {x.id for x in t.checks}
+    itt = t["sciatica_trial_leg_vas_itt"]
+    assert itt.time[0] == 0 and len(itt.sd) == len(itt.n) == len(itt.value) == 10
+    assert itt.doi == "10.1056/NEJMoa064039" and itt.confidence == "derived"
+    fit = t["sciatica_trial_leg_vas_exponential_fit"]
+    assert fit.extra["plateau_c"] == 10.6 and fit.lower == 6.1
+    assert t["review_association_signs"].by_label()["IL-10"] == -1
+
+
+@pytest.mark.skipif(not SHARED.is_file(), reason="../shared not beside the repository")
+def test_repository_copy_matches_shared_targets():
+    ours = tomllib.loads(TARGETS_FILE.read_text(encoding="utf-8"))
+    theirs = tomllib.loads(SHARED.read_text(encoding="utf-8"))
+    assert ours == theirs, f"calibration/targets.toml differs from {SHARED}: re-copy it (see its header)"
+
+
+def test_bad_targets_files(tmp_path):
+    with pytest.raises(TargetsError, match="not found"):
+        load_targets(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[target]]\nid = "x"\nuse = "calibrate"\n')
+    with pytest.raises(TargetsError, match="missing"):
+        load_targets(bad)
+    bad.write_text('[[target]]\nid="x"\nuse="fit"\nvalue=1\nunits="-"\nsource="s"\nconfidence="read"\n')
+    with pytest.raises(TargetsError, match="use must be"):
+        load_targets(bad)
+
+
+def test_calibrated_parameters_from_schema():
+    table = calibrated_parameters()
+    p = table["parameters.pain.resolution_per_day"]
+    assert (p.lo, p.hi, p.scale) == (0.02, 1.0, "linear")
+    log = table["parameters.tissue.mmp_half_max_pg_ml"]
+    assert log.scale == "log10" and log.bounds == (math.log10(log.lo), math.log10(log.hi))
+    assert math.isclose(log.to_value(log.to_coord(2e4)), 2e4)
+    assert all(q.lo < q.hi for q in table.values())
+    # sourced parameters are not calibrated
+    assert "parameters.transport.tnf.half_life_min" not in table
+    with pytest.raises(KeyError, match="did you mean"):
+        parameter_prior("parameters.tissue.resolution_per_day")  # right name, wrong section
+
+
+def test_prior_entries_link_to_schema():
+    assert "parameters.transport.tnf.half_life_min" in parameters_citing("tnf_plasma_half_life_human")
