@@ -66,6 +66,7 @@ class Section:
     walkable: np.ndarray  # bool, where macrophages may be
     barrier: np.ndarray  # bool, annulus/ligament voxels covering a contained fragment
     root: np.ndarray  # bool, nerve root voxels
+    root_surface: np.ndarray  # bool, root voxels bordering other tissue (epineurium: where cytokines act)
     contact_zone: np.ndarray  # bool, fragment voxels whose material compresses the root
     vessel_index: np.ndarray  # int64 flat indices of the vascular recruitment sites
     area0_mm2: float
@@ -162,6 +163,9 @@ def build_section(scenario: Scenario, rng: np.random.Generator) -> Section:
     contact_zone = (material0 > 0) & (dist <= geo.contact_zone_mm)
 
     walkable = ~root & ~barrier
+    rpad = np.pad(root, 1, constant_values=True)
+    interior = rpad[:-2, 1:-1] & rpad[2:, 1:-1] & rpad[1:-1, :-2] & rpad[1:-1, 2:]
+    root_surface = root & ~interior
     area0_sim = float(material0.sum()) * dx_mm**2
     return Section(
         shape=shape,
@@ -170,6 +174,7 @@ def build_section(scenario: Scenario, rng: np.random.Generator) -> Section:
         walkable=walkable,
         barrier=barrier,
         root=root,
+        root_surface=root_surface,
         contact_zone=contact_zone,
         vessel_index=vessel_index,
         area0_mm2=area0_sim,

@@ -47,7 +47,7 @@ OBSERVABLES: dict[str, str] = {
     "m1_fraction": "M1 / (M1 + M2) among macrophages in the fragment (NaN if none)",
     "cd68_per_cm2": "CD68+ cells per cm² of a histological section of the fragment",
     **{f"{c}_fragment_pg_ml": f"{c} material-weighted mean in the fragment, pg/mL" for c in CYTOKINES},
-    **{f"{c}_root_pg_ml": f"{c} mean over the nerve root, pg/mL" for c in CYTOKINES},
+    **{f"{c}_root_pg_ml": f"{c} mean over the nerve root's outer layer, pg/mL" for c in CYTOKINES},
 }
 
 
@@ -137,8 +137,9 @@ class DiscModel(mesa.Model):
         self.fields["il10"][...] = il10_bg
         self._il10_bg_source = il10_bg * specs["il10"].decay
         self.material = sec.material0.copy()
+        self._material0_sum = float(sec.material0.sum())
         self.macrophages = MacrophageArrays()
-        self.pain = PainState.from_parameters(p.pain, p.polarization, scenario.patient.nerve_sensitivity)
+        self.pain = PainState.from_parameters(p.pain, scenario.patient.nerve_sensitivity)
 
         # kernel inputs derived once
         self._kin = _kinetics(scenario, sec)
@@ -162,7 +163,7 @@ class DiscModel(mesa.Model):
             p.recruitment.monocyte_influx_per_site_per_day / 24.0 * scenario.patient.inflammatory_propensity
         )
         self._degrade_h = p.tissue.mmp_degradation_per_day / 24.0
-        self._root_index = np.flatnonzero(sec.root).astype(np.int64)
+        self._root_index = np.flatnonzero(sec.root_surface).astype(np.int64)
         self._zone_index = np.flatnonzero(sec.contact_zone).astype(np.int64)
         self._zone0 = float(sec.material0.flat[self._zone_index].sum())
         self._walkable = sec.walkable.ravel()
@@ -186,6 +187,11 @@ class DiscModel(mesa.Model):
     def day(self) -> float:
         return self.hours / 24.0
 
+    def disc_cell_viability(self) -> float:
+        """Surviving fraction of NP cells in the fragment (exponential loss of viability)."""
+        half_life = self.config.parameters.disc_cells.viability_half_life_days
+        return 0.5 ** (self.day / half_life)
+
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
         """Advance the model by ``dt_hours``."""
@@ -199,7 +205,7 @@ class DiscModel(mesa.Model):
         K.disc_cell_sources(
             material, flat, src, self._disc_rates, self._mmp_max,
             self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp,
-            self.config.patient.disc_cell_activity,
+            self.config.patient.disc_cell_activity, self.disc_cell_viability(),
         )
         if self._il10_bg_source:
             src[K.IL10] += self._il10_bg_source
@@ -214,7 +220,10 @@ class DiscModel(mesa.Model):
         # 3. macrophages
         if mac.n:
             alive = np.ones(mac.n, dtype=np.bool_)
-            K.polarize_and_age(mac.pos, mac.phen, mac.age_h, mac.engulfed_um3, alive, flat, material, kin, self.rng)
+            K.polarize_and_age(
+                mac.pos, mac.phen, mac.age_h, mac.engulfed_um3, alive, flat, material, self.disc_cell_viability(),
+                kin, self.rng,
+            )
             K.phagocytose(mac.pos, mac.phen, mac.engulfed_um3, material, self._counts, kin)
             chemo = self.fields["chemo"]
             grad = diffusion.sample_gradient(chemo, mac.pos, self.section.dx_um)
@@ -224,7 +233,7 @@ class DiscModel(mesa.Model):
         # 4. recruitment
         counts = K.recruit(
             self.section.vessel_index, flat[K.CHEMO], self._influx_h, self._rec.basal_fraction,
-            self._rec.chemo_half_max_pg_ml, dt_h, self.rng,
+            self._rec.chemo_half_max_pg_ml, float(material.sum()) / self._material0_sum, dt_h, self.rng,
         )
         if counts.any():
             mac.add(np.repeat(self.section.vessel_index, counts))

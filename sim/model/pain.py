@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..scenario.schema import Pain, Polarization
+from ..scenario.schema import Pain
 from .kernels import IL1B, IL6, IL8, IL10, TNF
 
 __all__ = ["PainState"]
@@ -28,14 +28,13 @@ __all__ = ["PainState"]
 @dataclass
 class PainState:
     params: Pain
-    il10_half_max: float
     sensitivity: float
     sensitization: float = 0.0
     compression: float = 1.0
 
     @classmethod
-    def from_parameters(cls, pain: Pain, polarization: Polarization, sensitivity: float) -> PainState:
-        return cls(pain, polarization.il10_half_max_pg_ml, sensitivity)
+    def from_parameters(cls, pain: Pain, sensitivity: float) -> PainState:
+        return cls(pain, sensitivity)
 
     def drive(self, root: np.ndarray) -> float:
         """Cytokine drive of sensitization from mean root concentrations (pg/mL, CYTOKINES order)."""
@@ -50,7 +49,7 @@ class PainState:
     def update(self, root: np.ndarray, contact_fraction: float, dt_days: float) -> None:
         """Advance sensitization by ``dt_days`` and set compression from the contact-zone material."""
         p = self.params
-        r = p.resolution_per_day * (1.0 + p.il10_resolution_gain * _sat(root[IL10], self.il10_half_max))
+        r = p.resolution_per_day * (1.0 + p.il10_resolution_gain * _sat(root[IL10], p.il10_half_max_pg_ml))
         k = p.sensitization_per_day * self.drive(root)
         if r > 0.0:
             s_eq = k / r

@@ -220,9 +220,9 @@ def _secretion(phenotype: str, **defaults: float) -> type[_Strict]:
     return type(f"Secretion{phenotype}", (_Strict,), ns)
 
 
-SecretionM0 = _secretion("M0", tnf=1e-4, il1b=5e-5, il6=1e-4, il8=3e-4, il10=5e-5, tgfb=5e-5, chemo=5e-4, mmp=3e-4)
-SecretionM1 = _secretion("M1", tnf=2e-3, il1b=1e-3, il6=2e-3, il8=3e-3, il10=1e-4, tgfb=0.0, chemo=3e-3, mmp=1e-3)
-SecretionM2 = _secretion("M2", tnf=1e-4, il1b=0.0, il6=1e-4, il8=2e-4, il10=2e-3, tgfb=1.5e-3, chemo=3e-4, mmp=1e-3)
+SecretionM0 = _secretion("M0", tnf=1e-4, il1b=5e-5, il6=1e-4, il8=3e-4, il10=5e-5, tgfb=5e-5, chemo=5e-5, mmp=3e-4)
+SecretionM1 = _secretion("M1", tnf=2e-3, il1b=1e-3, il6=2e-3, il8=3e-3, il10=1e-4, tgfb=0.0, chemo=1e-3, mmp=3e-3)
+SecretionM2 = _secretion("M2", tnf=1e-4, il1b=0.0, il6=1e-4, il8=2e-4, il10=2e-3, tgfb=1.5e-3, chemo=3e-5, mmp=3e-3)
 
 
 class Secretion(_Strict):
@@ -249,20 +249,26 @@ class DiscCells(_Strict):
         source="recalled: adult NP ~4x10^6 cells/cm³ (Maroudas 1975; verify)",
         description="NP cell density in intact material.",
     )
+    viability_half_life_days: float = calibrated(
+        30.0, unit="day", prior=(20.0, 400.0), gt=0, le=1e5,
+        description="Half-life of NP-cell viability in the herniated fragment (cut off from the disc's "
+        "nutrition); scales all disc-cell secretion, MMP-3 induction included.",
+        note="herniated NP shows extensive cell death / senescence (qualitative); no time constant published",
+    )
     il1b_pg_per_cell_h: float = calibrated(
         2e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
     )
-    il6_pg_per_cell_h: float = calibrated(1e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il6_pg_per_cell_h: float = calibrated(3e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-6.")
-    il8_pg_per_cell_h: float = calibrated(3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il8_pg_per_cell_h: float = calibrated(5e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-8.")
     tgfb_pg_per_cell_h: float = calibrated(
         3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive (latent, activated) TGF-β.",
     )
     chemo_pg_per_cell_h: float = calibrated(
-        1e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        5e-6, unit="pg/cell/h", prior=(0.0, 1e-4), ge=0, le=1e-2,
         description="Chemoattractant (CCL2 family) released by exposed NP.",
     )
     mmp3_max_pg_per_cell_h: float = sourced(
@@ -284,12 +290,13 @@ class Recruitment(_Strict):
     """Monocyte influx at vascular sites on the exposed fragment rim."""
 
     monocyte_influx_per_site_per_day: float = calibrated(
-        0.6, unit="cells/site/day", prior=(0.0, 5.0), ge=0, le=100,
+        1.5, unit="cells/site/day", prior=(0.0, 5.0), ge=0, le=100,
         description="Influx per vascular site at saturating chemoattractant (0 switches recruitment off).",
     )
     basal_fraction: float = calibrated(
         0.05, unit="fraction", prior=(0.0, 0.3), ge=0, le=1,
-        description="Influx without chemoattractant, as a fraction of the maximum.",
+        description="Influx without chemoattractant, as a fraction of the maximum, scaled by the remaining "
+        "fragment fraction (the vascularized granulation tissue resolves with the fragment).",
     )
     chemo_half_max_pg_ml: float = calibrated(
         20.0, unit="pg/mL", prior=(1.0, 500.0), gt=0, le=1e5,
@@ -326,16 +333,16 @@ class Motility(_Strict):
 class Polarization(_Strict):
     """Rates at full stimulus; the stimulus is a sum of saturating signals (docs/model.md)."""
 
-    m0_to_m1_per_day: float = calibrated(1.5, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
+    m0_to_m1_per_day: float = calibrated(3.0, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
                                          description="M0 → M1 under TNF-α, IFN-γ and NP danger signals.")
-    m0_to_m2_per_day: float = calibrated(0.6, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
+    m0_to_m2_per_day: float = calibrated(0.3, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
                                          description="M0 → M2 under IL-4, IL-10, TGF-β and phagocytosis.")
-    m1_to_m2_per_day: float = calibrated(0.25, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    m1_to_m2_per_day: float = calibrated(0.15, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M1 → M2 plasticity (phagocytosis-driven switch, Arnold 2007).")
     m2_to_m1_per_day: float = calibrated(0.05, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M2 → M1 plasticity under TNF-α / IFN-γ.")
-    danger_weight: float = calibrated(1.0, unit="-", prior=(0.0, 3.0), ge=0, le=100,
-                                      description="Weight of local NP material (danger signal) in the M1 stimulus.")
+    danger_weight: float = calibrated(0.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+                                      description="Weight of viable NP material (danger signal: material × NP viability) in the M1 stimulus.")
     phagocytosis_weight: float = calibrated(1.5, unit="-", prior=(0.0, 5.0), ge=0, le=100,
                                             description="Weight of engulfed material in the M2 stimulus.")
     tnf_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
@@ -356,9 +363,9 @@ class Polarization(_Strict):
 class Lifespan(_Strict):
     m0_days: float = calibrated(3.0, unit="day", prior=(0.5, 10.0), gt=0, le=365,
                                 description="Mean residence of unpolarized macrophages (death or egress).")
-    m1_days: float = calibrated(5.0, unit="day", prior=(1.0, 20.0), gt=0, le=365,
+    m1_days: float = calibrated(4.0, unit="day", prior=(1.0, 20.0), gt=0, le=365,
                                 description="Mean residence of M1 cells (rodent: M1 high weeks 1-2).")
-    m2_days: float = calibrated(12.0, unit="day", prior=(3.0, 40.0), gt=0, le=365,
+    m2_days: float = calibrated(15.0, unit="day", prior=(3.0, 40.0), gt=0, le=365,
                                 description="Mean residence of M2 cells (rodent: M2 gone by week 8).")
 
 
@@ -373,11 +380,11 @@ class Phagocytosis(_Strict):
 
 class Tissue(_Strict):
     mmp_degradation_per_day: float = calibrated(
-        0.03, unit="1/day", prior=(0.0, 0.2), ge=0, le=10,
+        0.008, unit="1/day", prior=(0.0, 0.1), ge=0, le=10,
         description="Fraction of NP material degraded per day at saturating MMP.",
     )
     mmp_half_max_pg_ml: float = calibrated(
-        1e4, unit="pg/mL", prior=(1e3, 1e6), gt=0, le=1e9,
+        2e3, unit="pg/mL", prior=(1e2, 1e6), gt=0, le=1e9,
         description="MMP concentration giving half-maximal matrix degradation.",
     )
 
@@ -385,19 +392,19 @@ class Tissue(_Strict):
 class Pain(_Strict):
     """Leg VAS = 100·(1 − exp(−s·(w_c·C + S))): compression C plus sensitization S, patient sensitivity s."""
 
-    compression_weight: float = calibrated(0.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+    compression_weight: float = calibrated(0.4, unit="-", prior=(0.0, 3.0), ge=0, le=100,
                                            description="Pain drive of full root compression (w_c).")
     decompression_fraction: float = calibrated(
-        0.5, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
+        0.7, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
         description="Remaining contact-zone material at which the root is no longer compressed.",
     )
-    sensitization_per_day: float = calibrated(0.6, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    sensitization_per_day: float = calibrated(1.5, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                               description="Rate of sensitization at full cytokine drive.")
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
-    il1b_weight: float = calibrated(0.3, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
+    il1b_weight: float = calibrated(0.1, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
     il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
     il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
-    tnf_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
+    tnf_half_max_pg_ml: float = calibrated(1.0, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of TNF-α at the root.")
     il1b_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                             description="Half-saturation of IL-1β at the root.")
@@ -406,8 +413,13 @@ class Pain(_Strict):
     il8_half_max_pg_ml: float = calibrated(20.0, unit="pg/mL", prior=(0.5, 200.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-8 at the root.")
     resolution_per_day: float = calibrated(
-        0.1, unit="1/day", prior=(0.02, 1.0), ge=0, le=100,
+        0.2, unit="1/day", prior=(0.02, 1.0), ge=0, le=100,
         description="Resolution of sensitization without IL-10 (macrophage-depleted mice: >7 days).",
+    )
+    il10_half_max_pg_ml: float = calibrated(
+        3.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
+        description="IL-10 at the root giving half the extra resolution (the ex-vivo IC50 of 30 pg/mL is the "
+        "prior's upper end: the root sees less IL-10 than the fragment).",
     )
     il10_resolution_gain: float = calibrated(
         4.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,

@@ -47,13 +47,13 @@ def test_matrix_degradation_is_exact_exponential():
 
 
 def test_no_recruitment_at_zero_influx():
-    out = K.recruit(np.arange(10, dtype=np.int64), np.full(10, 1e3), 0.0, 0.1, 20.0, 1.0, np.random.default_rng(0))
+    out = K.recruit(np.arange(10, dtype=np.int64), np.full(10, 1e3), 0.0, 0.1, 20.0, 1.0, 1.0, np.random.default_rng(0))
     assert out.sum() == 0
 
 
 def test_sensitization_relaxes_to_its_analytic_equilibrium():
     s = Scenario()
-    pain = PainState.from_parameters(s.parameters.pain, s.parameters.polarization, 1.0)
+    pain = PainState.from_parameters(s.parameters.pain, 1.0)
     root = np.zeros(8)
     root[K.TNF] = 5.0
     k = s.parameters.pain.sensitization_per_day * pain.drive(root)
@@ -67,7 +67,7 @@ def test_sensitization_relaxes_to_its_analytic_equilibrium():
 @given(st.floats(0, 1), st.floats(0, 50), st.floats(0.01, 10))
 def test_vas_is_bounded_and_monotone_in_compression(contact, sens, sensitivity):
     s = Scenario()
-    pain = PainState.from_parameters(s.parameters.pain, s.parameters.polarization, sensitivity)
+    pain = PainState.from_parameters(s.parameters.pain, sensitivity)
     pain.sensitization = sens
     pain.update(np.zeros(8), contact, 0.0)
     v1 = pain.vas
