@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -112,7 +113,7 @@ def _cohort_pain(traj, types, counts, title, lo, hi, path: Path) -> Path:
         n = sum(counts.values()) if key == "all" else counts.get(key, 0)
         ax.set_title(f"{label} (n = {n})")
         if np.isfinite(lo):
-            ax.axvspan(lo, hi, color="0.85", zorder=0, label="tissue sampling window")
+            ax.axvspan(lo, hi, color="#fdf3c4", zorder=0, label="tissue sampling days")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     for ax in axes.flat[len(groups):]:
@@ -160,13 +161,21 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
     y = ok["pain_vas_sample"].to_numpy(dtype=float)
     for ax, (col, label) in zip(axes.flat, _SAMPLE_FACTORS):
         x = ok[col].to_numpy(dtype=float)
+        pos = x[np.isfinite(x) & (x > 0)]
+        log = pos.size > 2 and np.quantile(pos, 0.95) / max(np.quantile(pos, 0.05), 1e-300) > 30
+        if log:  # a few patients with ~0 (e.g. no macrophages): pin them to the left edge, marked
+            floor = np.quantile(pos, 0.05) / 10
+            low = ~(x >= floor)
+            ax.scatter(np.full(int(low.sum()), floor), y[low], s=18, marker="<", color="0.4",
+                       label="below the axis (left edge)" if low.any() else None)
+            x = np.where(low, np.nan, x)
+            ax.set_xscale("log")
+            ax.set_xlim(floor / 1.5, np.nanmax(x) * 1.5)
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         for t in types:
             m = (ok["herniation_type"] == t).to_numpy()
             ax.scatter(x[m], y[m], s=14, alpha=0.75, color=TYPE_COLORS[t], label=_label_type(t), lw=0)
-        pos = x[np.isfinite(x) & (x > 0)]
-        if pos.size and pos.max() / max(pos.min(), 1e-300) > 30:
-            ax.set_xscale("log")
-        rho = _spearman(x, y)
+        rho = _spearman(ok[col].to_numpy(dtype=float), y)
         unit = "cells/cm²" if col.startswith("cd68") else "pg/mL"
         ax.set_xlabel(f"{label} in the sample ({unit})")
         ax.set_title(f"{label}: Spearman ρ = {rho:+.2f}" if np.isfinite(rho) else label)
@@ -174,7 +183,14 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
         ax.set_ylabel("leg pain at sampling, VAS")
-    axes[0, 0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes.flat[1:]:  # "below" markers may appear only in some panels
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels and lab.startswith("below"):
+                handles.append(h)
+                labels.append("below the axis (left edge)")
+    fig.legend(handles, [lab if not lab.startswith("below") else "below the axis (left edge)" for lab in labels],
+               loc="outside lower center", ncol=len(labels), fontsize=9)
     fig.suptitle(f"{title}: tissue sample (mean in fragment) vs pain at the sampling day "
                  f"(day {int(ok['sample_day'].min()) if len(ok) else 0}-{int(ok['sample_day'].max()) if len(ok) else 0})")
     return _save(fig, path)

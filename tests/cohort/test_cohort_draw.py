@@ -1,0 +1,90 @@
+"""Patient variability: schema validation and reproducible draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.cohort.draw import draw_cohort, draw_patient
+from sim.scenario import ScenarioError, parse_scenario, with_overrides
+from sim.scenario.schema import Patient
+from sim.scenario.variability import field_bounds
+
+from cohort_helpers import SMALL_COHORT
+
+
+@pytest.fixture
+def scen():
+    return parse_scenario(SMALL_COHORT)
+
+
+def test_patient_k_does_not_depend_on_cohort_size_or_start(scen):
+    big = draw_cohort(scen, 10)
+    assert [p.seed for p in draw_cohort(scen, 4)] == [p.seed for p in big[:4]]
+    late = draw_cohort(scen, 3, start=7)
+    for a, b in zip(late, big[7:]):
+        assert a.index == b.index and a.seed == b.seed and a.effects == b.effects and a.scenario == b.scenario
+    assert len({p.seed for p in big}) == 10  # distinct simulation seeds
+    # another root seed gives other patients
+    assert draw_patient(scen, 0, root=999).seed != big[0].seed
+
+
+def test_draws_respect_mix_bounds_and_settings(scen):
+    pts = draw_cohort(scen, 400)
+    types = [p.effects["herniation_type"] for p in pts]
+    assert set(types) <= {"protrusion", "sequestration"}  # bulging has weight 0
+    assert 0.4 < types.count("protrusion") / len(types) < 0.6
+    for name in Patient.model_fields:
+        if name == "herniation_type":
+            continue
+        lo, hi, _, _ = field_bounds(Patient, name)
+        vals = np.array([p.effects[name] for p in pts], dtype=float)
+        assert np.all((vals >= lo) & (vals <= hi)), name
+    vols = np.array([p.effects["herniation_volume_mm3"] for p in pts])
+    assert vols.min() >= 100 and vols.max() <= 2000
+    assert 300 < np.median(vols) < 530
+    assert all(p.effects["disc_cell_activity"] == 1.2 for p in pts)
+    assert all(p.effects["il4_pg_ml"] >= 0 for p in pts)  # normal clipped to the schema bound
+    assert all(5 <= p.effects["sample_day"] <= 15 for p in pts)
+    # breach: about half of the protrusions get rim exposure 0.4, the rest the type default
+    prot = [p for p in pts if p.effects["herniation_type"] == "protrusion"]
+    breached = [p for p in prot if p.effects["breach"]]
+    assert 0.3 < len(breached) / len(prot) < 0.7
+    assert all(p.effects["rim_exposure"] == 0.4 for p in breached)
+    default = scen.parameters.containment.protrusion
+    assert all(p.effects["rim_exposure"] == default for p in prot if not p.effects["breach"])
+    # the patient's scenario carries the effects and its seed, and no cohort section
+    p = pts[3]
+    assert p.scenario.simulation.seed == p.seed and p.scenario.cohort is None
+    assert p.scenario.patient.herniation_volume_mm3 == p.effects["herniation_volume_mm3"]
+
+
+def test_adding_a_distribution_leaves_other_effects_unchanged(scen):
+    more = with_overrides(scen, {"cohort.patient.il10_background_pg_ml": {"dist": "uniform", "low": 0, "high": 9}})
+    for a, b in zip(draw_cohort(scen, 5), draw_cohort(more, 5)):
+        assert a.seed == b.seed
+        assert a.effects["herniation_volume_mm3"] == b.effects["herniation_volume_mm3"]
+        assert b.effects["il10_background_pg_ml"] != a.effects["il10_background_pg_ml"]
+
+
+def test_bad_cohort_section_lists_every_problem_with_path_and_line():
+    text = """
+[cohort]
+patients = 0
+sample_day = { dist = "uniform", low = -3, high = 4 }
+[cohort.patient]
+herniation_type = { dist = "categorical", weights = { protrusio = 1 } }
+herniation_volume_mm3 = { dist = "lognormal", median = -400, gsd = 1.8 }
+ifng_pg_ml = { dist = "uniform", low = -1, high = 20 }
+nerve_sensitivity = { dist = "beta" }
+typo_key = { dist = "fixed", value = 1 }
+"""
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(text)
+    paths = {p.path.split(".lognormal")[0]: p for p in err.value.problems}
+    for path in ("cohort.patients", "cohort.sample_day", "cohort.patient.herniation_type",
+                 "cohort.patient.herniation_volume_mm3", "cohort.patient.ifng_pg_ml",
+                 "cohort.patient.nerve_sensitivity", "cohort.patient.typo_key"):
+        assert path in paths, (path, [str(p) for p in err.value.problems])
+        assert paths[path].line is not None
+    assert "protrusio" in paths["cohort.patient.herniation_type"].message
