@@ -78,19 +78,24 @@ def line_coefficients(n, a, dirichlet_lo, dirichlet_hi, alpha, beta):
 
 
 @njit(cache=True)
-def _load(u, src, r, j, react, has_src, dt, one_k):
-    x = u[r, j]
-    if react:
+def _react_rows(u, src, r0, r1, has_src, dt, one_k):
+    # (u + dt*S) / (1 + k*dt) on lines r0..r1, in place, just before they are
+    # swept (still in L1).  A division, not a reciprocal product, so that a
+    # uniform field follows the backward-Euler reaction law exactly; done as
+    # its own vectorised loop rather than inside the serial recurrence.
+    for r in range(r0, r1):
+        ur = u[r]
         if has_src:
-            # (u + dt*S) / (1 + k*dt): a division, not a reciprocal product, so
-            # a uniform field follows the backward-Euler reaction law exactly.
-            return (x + dt * src[r, j]) / one_k
-        return x / one_k
-    return x
+            sr = src[r]
+            for j in range(ur.shape[0]):
+                ur[j] = (ur[j] + dt * sr[j]) / one_k
+        else:
+            for j in range(ur.shape[0]):
+                ur[j] = ur[j] / one_k
 
 
 @njit(cache=True)
-def _chain8(u, src, r0, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
+def _chain8(u, r0, alpha, beta, dlo, dhi, g):
     # Eight lines of the contiguous axis advanced together.  The recurrence is
     # serial along a line, so interleaving eight independent chains hides the
     # sub+FMA latency; the constant trip count lets LLVM keep the eight
@@ -99,7 +104,7 @@ def _chain8(u, src, r0, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
     n = u.shape[1]
     yp = np.empty(_ROW_GROUP, dtype=u.dtype)
     for r in range(_ROW_GROUP):
-        x = _load(u, src, r0 + r, 0, react, has_src, dt, one_k)
+        x = u[r0 + r, 0]
         if dlo:
             x = g + alpha[0] * (x - g)
         u[r0 + r, 0] = x
@@ -108,7 +113,7 @@ def _chain8(u, src, r0, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
         al = alpha[j]
         for r in range(_ROW_GROUP):
             y = yp[r]
-            y = y + al * (_load(u, src, r0 + r, j, react, has_src, dt, one_k) - y)
+            y = y + al * (u[r0 + r, j] - y)
             u[r0 + r, j] = y
             yp[r] = y
     b = beta[n - 1]
@@ -128,12 +133,12 @@ def _chain8(u, src, r0, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
 
 
 @njit(cache=True)
-def _chain_rest(u, src, r0, rows, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
+def _chain_rest(u, r0, rows, alpha, beta, dlo, dhi, g):
     # Same arithmetic as _chain8, for the last < 8 lines.
     n = u.shape[1]
     yp = np.empty(_ROW_GROUP, dtype=u.dtype)
     for r in range(rows):
-        x = _load(u, src, r0 + r, 0, react, has_src, dt, one_k)
+        x = u[r0 + r, 0]
         if dlo:
             x = g + alpha[0] * (x - g)
         u[r0 + r, 0] = x
@@ -142,7 +147,7 @@ def _chain_rest(u, src, r0, rows, alpha, beta, dlo, dhi, g, react, has_src, dt, 
         al = alpha[j]
         for r in range(rows):
             y = yp[r]
-            y = y + al * (_load(u, src, r0 + r, j, react, has_src, dt, one_k) - y)
+            y = y + al * (u[r0 + r, j] - y)
             u[r0 + r, j] = y
             yp[r] = y
     b = beta[n - 1]
@@ -166,19 +171,22 @@ def _lastaxis_groups(u, src, g0, g1, alpha, beta, dlo, dhi, g, react, has_src, d
     lines = u.shape[0]
     for k in range(g0, g1):
         r0 = k * _ROW_GROUP
-        if r0 + _ROW_GROUP <= lines:
-            _chain8(u, src, r0, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
+        r1 = min(r0 + _ROW_GROUP, lines)
+        if react:
+            _react_rows(u, src, r0, r1, has_src, dt, one_k)
+        if r1 - r0 == _ROW_GROUP:
+            _chain8(u, r0, alpha, beta, dlo, dhi, g)
         else:
-            _chain_rest(u, src, r0, lines - r0, alpha, beta, dlo, dhi, g, react, has_src, dt,
-                        one_k)
+            _chain_rest(u, r0, r1 - r0, alpha, beta, dlo, dhi, g)
 
 
 @njit(cache=True)
 def sweep_last_axis(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
     """Serial implicit sweep along axis 1 of ``u`` (shape (lines, n)), in place.
 
-    If ``react`` the backward-Euler reaction ``(u + dt*src) / one_k`` is fused
-    into the forward pass (``src`` has u's shape when ``has_src``).
+    If ``react`` the backward-Euler reaction ``(u + dt*src) / one_k`` is
+    applied to each group of lines just before it is swept (``src`` has u's
+    shape when ``has_src``), so it costs no extra pass over memory.
     """
     ngroups = (u.shape[0] + _ROW_GROUP - 1) // _ROW_GROUP
     _lastaxis_groups(u, src, 0, ngroups, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
