@@ -15,6 +15,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ..diffusion._coupling import _gradient_2d
+
 M0, M1, M2 = 0, 1, 2
 TNF, IL1B, IL6, IL8, IL10, TGFB, CHEMO, MMP = range(8)
 _PRO = (TNF, IL1B, IL6, IL8)  # M1 products suppressed by IL-10
@@ -52,6 +54,7 @@ class Kinetics(NamedTuple):
     phago_f0: float
     phago_f1: float
     voxel_um3: float
+    dx_um: float
     # IL-10 suppression of M1 products
     il10_imax: float
     il10_ic50: float
@@ -63,31 +66,35 @@ def _sat(c: float, k: float) -> float:
 
 
 @njit(cache=True)
-def macrophage_secretion(pos, phen, fields, table, conv, kin, out):
-    """Per-agent secretion rates into their voxel, in pg/mL/s.
+def secrete(pos, phen, fields, table, conv, kin, sources, counts):
+    """Add macrophage secretion (pg/mL/s) to ``sources`` (k, n_vox).
 
-    Parameters
-    ----------
-    pos : int64 (n,) flat voxel index of each agent
-    phen : int8 (n,) phenotype
-    fields : float64 (k, n_vox) current concentrations (pg/mL)
-    table : float64 (3, k) secretion per phenotype (pg/cell/h)
-    conv : float  pg/cell/h -> pg/mL/s in one voxel (1 / (voxel volume mL * 3600))
-    out : float64 (n, k) written
+    A cell's secretion depends only on its phenotype and its voxel (M1 pro-inflammatory products are
+    suppressed by the voxel's IL-10), so each occupied voxel receives ``Σ_p n_p · rate_p`` computed once
+    from integer phenotype counts: exact and independent of the agents' order by construction.
+    ``table`` (3, k) is pg/cell/h, ``conv`` converts pg/cell/h to pg/mL/s in one voxel, ``counts`` an
+    int64 (3, n_vox) scratch of zeros, returned zeroed.
     """
     n = pos.shape[0]
     k = table.shape[1]
     for i in range(n):
-        p = phen[i]
-        suppress = 1.0
-        if p == M1:
-            il10 = fields[IL10, pos[i]]
-            suppress = 1.0 - kin.il10_imax * _sat(il10, kin.il10_ic50)
+        counts[phen[i], pos[i]] += 1
+    for i in range(n):
+        v = pos[i]
+        n0 = counts[M0, v]
+        n1 = counts[M1, v]
+        n2 = counts[M2, v]
+        if n0 + n1 + n2 == 0:
+            continue  # voxel already done
+        suppress = 1.0 - kin.il10_imax * _sat(fields[IL10, v], kin.il10_ic50)
         for f in range(k):
-            rate = table[p, f] * conv
-            if p == M1 and (f == TNF or f == IL1B or f == IL6 or f == IL8):
-                rate *= suppress
-            out[i, f] = rate
+            r1 = table[M1, f]
+            if f == TNF or f == IL1B or f == IL6 or f == IL8:
+                r1 *= suppress
+            sources[f, v] += conv * (n0 * table[M0, f] + n1 * r1 + n2 * table[M2, f])
+        counts[M0, v] = 0
+        counts[M1, v] = 0
+        counts[M2, v] = 0
 
 
 @njit(cache=True)
@@ -207,7 +214,7 @@ def move(pos, grad, chemo, walkable, ny, kin, rng):
         v = pos[i]
         ix = v // ny
         iy = v - ix * ny
-        scale = kin.chemotaxis * (kin.voxel_um3 ** (1.0 / 3.0)) / (chemo[v] + kin.k_chemo_sense)
+        scale = kin.chemotaxis * kin.dx_um / (chemo[v] + kin.k_chemo_sense)
         bx = scale * grad[i, 0]
         by = scale * grad[i, 1]
         w0 = np.exp(min(bx, 30.0)) if ix + 1 < nx and walkable[v + ny] else 0.0
@@ -286,3 +293,21 @@ def material_weighted_means(fields, material):
                 s += fields[f, v] * material[v]
         out[f] = s / wsum
     return out
+
+
+@njit(cache=True)
+def macrophage_step(pos, phen, age, engulfed, alive, fields, chemo2d, material, viability, walkable, counts, grad,
+                    vessel_index, influx_h, basal, k_chemo, fragment_left, kin, rng):
+    """All agent work of one step in one call (the Generator crosses into numba once).
+
+    Polarization, ageing and death; phagocytosis; chemotaxis; then the recruitment draws, whose counts
+    per vascular site are returned (the caller appends the new cells). The order of random draws is
+    fixed: agents in array order, then sites in index order.
+    """
+    n = pos.shape[0]
+    if n:
+        polarize_and_age(pos, phen, age, engulfed, alive, fields, material, viability, kin, rng)
+        phagocytose(pos, phen, engulfed, material, counts, kin)
+        _gradient_2d(chemo2d, pos, 1.0 / kin.dx_um, grad)
+        move(pos, grad, fields[CHEMO], walkable, chemo2d.shape[1], kin, rng)
+    return recruit(vessel_index, fields[CHEMO], influx_h, basal, k_chemo, fragment_left, kin.dt_h, rng)

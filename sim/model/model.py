@@ -82,6 +82,7 @@ def _kinetics(s: Scenario, section: Section) -> K.Kinetics:
         phago_f0=p.phagocytosis.m0_factor,
         phago_f1=p.phagocytosis.m1_factor,
         voxel_um3=section.dx_um**3,
+        dx_um=section.dx_um,
         il10_imax=p.secretion.il10_max_inhibition,
         il10_ic50=p.secretion.il10_ic50_pg_ml,
     )
@@ -210,33 +211,23 @@ class DiscModel(mesa.Model):
         if self._il10_bg_source:
             src[K.IL10] += self._il10_bg_source
         if mac.n:
-            amounts = np.empty((mac.n, len(CYTOKINES)))
-            K.macrophage_secretion(mac.pos, mac.phen, flat, self._secretion_table, self._conv_cell, kin, amounts)
-            diffusion.deposit(self.fields.sources, mac.pos, amounts)
+            K.secrete(mac.pos, mac.phen, flat, self._secretion_table, self._conv_cell, kin, src, self._counts)
 
         # 2. fields
         self.fields.advance(dt_h * 3600.0)
 
-        # 3. macrophages
-        if mac.n:
-            alive = np.ones(mac.n, dtype=np.bool_)
-            K.polarize_and_age(
-                mac.pos, mac.phen, mac.age_h, mac.engulfed_um3, alive, flat, material, self.disc_cell_viability(),
-                kin, self.rng,
-            )
-            K.phagocytose(mac.pos, mac.phen, mac.engulfed_um3, material, self._counts, kin)
-            chemo = self.fields["chemo"]
-            grad = diffusion.sample_gradient(chemo, mac.pos, self.section.dx_um)
-            K.move(mac.pos, grad, chemo.reshape(-1), self._walkable, self.section.shape[1], kin, self.rng)
-            mac.keep(alive)
-
-        # 4. recruitment
-        counts = K.recruit(
-            self.section.vessel_index, flat[K.CHEMO], self._influx_h, self._rec.basal_fraction,
-            self._rec.chemo_half_max_pg_ml, float(material.sum()) / self._material0_sum, dt_h, self.rng,
+        # 3-4. macrophages (polarize, age/die, phagocytose, chemotaxis) and recruitment, one kernel call
+        alive = np.ones(mac.n, dtype=np.bool_)
+        grad = np.empty((mac.n, 2))
+        recruits = K.macrophage_step(
+            mac.pos, mac.phen, mac.age_h, mac.engulfed_um3, alive, flat, self.fields["chemo"], material,
+            self.disc_cell_viability(), self._walkable, self._counts, grad, self.section.vessel_index,
+            self._influx_h, self._rec.basal_fraction, self._rec.chemo_half_max_pg_ml,
+            float(material.sum()) / self._material0_sum, kin, self.rng,
         )
-        if counts.any():
-            mac.add(np.repeat(self.section.vessel_index, counts))
+        mac.keep(alive)
+        if recruits.any():
+            mac.add(np.repeat(self.section.vessel_index, recruits))
 
         # 5. tissue
         K.degrade_matrix(material, flat[K.MMP], self._degrade_h, self.config.parameters.tissue.mmp_half_max_pg_ml, dt_h)

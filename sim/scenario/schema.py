@@ -161,7 +161,7 @@ _D_EST = (
 )
 
 
-def _transport(d: float, half_life: float, mw: str, hl_source: str) -> type[_Strict]:
+def _transport(name: str, d: float, half_life: float, mw: str, hl_source: str) -> type[_Strict]:
     class Transport(_Strict):
         diffusion_um2_per_s: float = sourced(
             d, unit="µm²/s", ge=0, le=1000, source=f"{_D_EST}; {mw}", description="Effective diffusivity in tissue."
@@ -170,18 +170,21 @@ def _transport(d: float, half_life: float, mw: str, hl_source: str) -> type[_Str
             half_life, unit="min", gt=0, le=1e5, source=hl_source, description="First-order decay half-life."
         )
 
+    # a module-level name, so scenarios pickle (process pools, Dask)
+    Transport.__name__ = Transport.__qualname__ = name
+    Transport.__doc__ = f"Transport of {mw}."
     return Transport
 
 
 _PHYSICELL = "PhysiCell tissue model convention 1.7e-4 /s (calibration_targets: cytokine_decay_model_conventions)"
-TnfTransport = _transport(33.0, 20.0, "TNF trimer 51 kDa", "human plasma half-life (tnf_plasma_half_life_human)")
-Il1bTransport = _transport(57.0, 68.0, "IL-1β 17 kDa", _PHYSICELL)
-Il6Transport = _transport(57.0, 68.0, "IL-6 24 kDa", _PHYSICELL)
-Il8Transport = _transport(67.0, 68.0, "IL-8 8 kDa", _PHYSICELL)
-Il10Transport = _transport(40.0, 116.0, "IL-10 dimer 37 kDa", "i.v. half-life 1.94 h (il10_plasma_half_life_human)")
-TgfbTransport = _transport(57.0, 67.0, "TGF-β1 dimer 25 kDa", "PhysiCell anti-inflammatory convention 1.73e-4 /s")
-ChemoTransport = _transport(60.0, 68.0, "CCL2 ~13 kDa", _PHYSICELL)
-MmpTransport = _transport(
+TnfTransport = _transport("TnfTransport", 33.0, 20.0, "TNF trimer 51 kDa", "human plasma half-life (tnf_plasma_half_life_human)")
+Il1bTransport = _transport("Il1bTransport", 57.0, 68.0, "IL-1β 17 kDa", _PHYSICELL)
+Il6Transport = _transport("Il6Transport", 57.0, 68.0, "IL-6 24 kDa", _PHYSICELL)
+Il8Transport = _transport("Il8Transport", 67.0, 68.0, "IL-8 8 kDa", _PHYSICELL)
+Il10Transport = _transport("Il10Transport", 40.0, 116.0, "IL-10 dimer 37 kDa", "i.v. half-life 1.94 h (il10_plasma_half_life_human)")
+TgfbTransport = _transport("TgfbTransport", 57.0, 67.0, "TGF-β1 dimer 25 kDa", "PhysiCell anti-inflammatory convention 1.73e-4 /s")
+ChemoTransport = _transport("ChemoTransport", 60.0, 68.0, "CCL2 ~13 kDa", _PHYSICELL)
+MmpTransport = _transport("MmpTransport", 
     33.0, 720.0, "MMP-3 45-57 kDa", "our estimate: proteases persist for hours in matrix (TIMP-limited)"
 )
 
@@ -217,6 +220,7 @@ def _secretion(phenotype: str, **defaults: float) -> type[_Strict]:
         )
     ns["__annotations__"] = ann
     ns["__doc__"] = f"Per-cell secretion of {phenotype} macrophages."
+    ns["__module__"] = __name__
     return type(f"Secretion{phenotype}", (_Strict,), ns)
 
 
@@ -398,31 +402,31 @@ class Pain(_Strict):
         0.7, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
         description="Remaining contact-zone material at which the root is no longer compressed.",
     )
-    sensitization_per_day: float = calibrated(1.5, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    sensitization_per_day: float = calibrated(1.0, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                               description="Rate of sensitization at full cytokine drive.")
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
-    il1b_weight: float = calibrated(0.1, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
+    il1b_weight: float = calibrated(0.05, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
     il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
     il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
-    tnf_half_max_pg_ml: float = calibrated(1.0, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
+    tnf_half_max_pg_ml: float = calibrated(0.2, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of TNF-α at the root.")
     il1b_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                             description="Half-saturation of IL-1β at the root.")
-    il6_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
+    il6_half_max_pg_ml: float = calibrated(1.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-6 at the root.")
-    il8_half_max_pg_ml: float = calibrated(20.0, unit="pg/mL", prior=(0.5, 200.0), gt=0, le=1e5,
+    il8_half_max_pg_ml: float = calibrated(2.0, unit="pg/mL", prior=(0.5, 200.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-8 at the root.")
     resolution_per_day: float = calibrated(
         0.2, unit="1/day", prior=(0.02, 1.0), ge=0, le=100,
         description="Resolution of sensitization without IL-10 (macrophage-depleted mice: >7 days).",
     )
     il10_half_max_pg_ml: float = calibrated(
-        3.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
+        2.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
         description="IL-10 at the root giving half the extra resolution (the ex-vivo IC50 of 30 pg/mL is the "
         "prior's upper end: the root sees less IL-10 than the fragment).",
     )
     il10_resolution_gain: float = calibrated(
-        4.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,
+        10.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,
         description="Extra resolution at saturating IL-10 (normal mice resolve in 1-3 days; "
         "macrophage_depletion_delays_pain_resolution).",
     )

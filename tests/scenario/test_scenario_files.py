@@ -114,3 +114,10 @@ def test_exported_json_schema_and_docs_are_up_to_date():
     assert (ROOT / "docs" / "scenario.md").read_text() == render_markdown(), (
         "docs/scenario.md is stale: run `python -m sim.scenario.docs`"
     )
+
+
+def test_scenarios_pickle_for_worker_processes():
+    import pickle
+
+    s = with_overrides(Scenario(), {"patient.herniation_type": "sequestration", "parameters.secretion.m1.tnf": 1e-3})
+    assert pickle.loads(pickle.dumps(s)) == s
