@@ -179,20 +179,23 @@ def bench_fieldset(repeats=2000):
     return min(times), min(kt), methods
 
 
-def auto_ratio(shape=(60, 40), repeats=300):
+def auto_ratio(shape=(60, 40), repeats=300, masked=False):
     """Per-call cost of one implicit step / one explicit sub-step (serial)."""
     u = np.random.default_rng(1).random(shape)
     nd = u.ndim
     faces = np.zeros(2 * nd, dtype=np.bool_)
     dummy = np.zeros((1,) * nd)
     held = np.zeros((1,) * nd, dtype=np.bool_)
+    if masked:  # a few vessel voxels
+        held = np.zeros(shape, dtype=np.bool_)
+        held[::7, ::5] = True
     mx = max(shape)
     alpha, beta, line, w = (np.empty(mx) for _ in range(4))
     hline = np.empty(mx, dtype=np.bool_)
     dt_e = 0.9 * explicit_dt_limit(D, 1e-3, DX, nd)
-    te = best_of(lambda: _explicit.explicit_advance(u, dummy, False, held, False, D, 1e-3, DX,
+    te = best_of(lambda: _explicit.explicit_advance(u, dummy, False, held, masked, D, 1e-3, DX,
                                                     dt_e * 20, 20, faces, 0.0), repeats) / 20
-    ti = best_of(lambda: _solver._implicit_field(u, dummy, False, held, False, D, 1e-3, DX,
+    ti = best_of(lambda: _solver._implicit_field(u, dummy, False, held, masked, D, 1e-3, DX,
                                                  100 * dt_e, faces, 0.0, alpha, beta, line,
                                                  hline, w), repeats)
     return ti / te
@@ -216,6 +219,7 @@ def main():
         print(f"  done {shape}", file=sys.stderr)
     fs_call, fs_kernel, methods = bench_fieldset(300 if args.quick else 2000)
     ratios = {s: auto_ratio(s) for s in [(60, 40), (150, 100), (256, 256)]}
+    masked_ratio = auto_ratio((60, 40), masked=True)
 
     lines = [
         "# Diffusion solver benchmark",
@@ -250,7 +254,9 @@ def main():
         "",
         "Implicit step / explicit sub-step cost (serial, per field; `method=\"auto\"` uses "
         f"AUTO_COST_RATIO = {_solver.AUTO_COST_RATIO}): "
-        + ", ".join(f"{'x'.join(map(str, s))}: {v:.2f}" for s, v in ratios.items()),
+        + ", ".join(f"{'x'.join(map(str, s))}: {v:.2f}" for s, v in ratios.items())
+        + f"; with a vessel mask, 60x40: {masked_ratio:.2f} (AUTO_COST_RATIO_MASKED = "
+        f"{_solver.AUTO_COST_RATIO_MASKED}).",
         "",
     ]
     text = "\n".join(lines)

@@ -29,6 +29,12 @@ computed on the fly by :func:`_solve_masked_line`.
 import numpy as np
 from numba import njit, prange
 
+# Only FMA contraction is allowed (no reassociation): y + a*(x - y) becomes one
+# fused multiply-add, which shortens the serial recurrence and keeps every
+# exactness argument (a uniform line stays bit-exact, lerps of non-negative
+# values stay non-negative: the exact result is rounded once).
+_CONTRACT = {"contract"}
+
 # Lines of the contiguous axis are solved in interleaved groups so that the
 # serial recurrence of one line is overlapped with the others (instruction-
 # level parallelism instead of one latency-bound chain).  8 measured best.
@@ -94,7 +100,7 @@ def _react_rows(u, src, r0, r1, has_src, dt, one_k):
                 ur[j] = ur[j] / one_k
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_CONTRACT)
 def _chain8(u, r0, alpha, beta, dlo, dhi, g):
     # Eight lines of the contiguous axis advanced together.  The recurrence is
     # serial along a line, so interleaving eight independent chains hides the
@@ -132,7 +138,7 @@ def _chain8(u, r0, alpha, beta, dlo, dhi, g):
             yp[r] = y
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_CONTRACT)
 def _chain_rest(u, r0, rows, alpha, beta, dlo, dhi, g):
     # Same arithmetic as _chain8, for the last < 8 lines.
     n = u.shape[1]
@@ -206,7 +212,7 @@ def sweep_last_axis_parallel(u, src, alpha, beta, dlo, dhi, g, react, has_src, d
         _lastaxis_groups(u, src, g0, g1, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_CONTRACT)
 def _recurrence(v, c0, c1, alpha, beta, dhi, g):
     # Forward elimination and back substitution down the rows of v (n, m) for
     # the columns c0..c1, which are independent lines.  Row slices are taken

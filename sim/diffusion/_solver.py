@@ -21,12 +21,13 @@ from ._implicit import (
 from ._validate import check_field, check_method, check_scalar, check_source, resolve_boundary
 
 #: Cost of one implicit LOD step divided by the cost of one explicit sub-step,
-#: per cell, measured by ``benchmarks/bench_diffusion.py`` (float64, serial;
-#: ~1.5-3 on in-cache 2-D grids, higher in 3-D).  ``method="auto"`` uses the
-#: explicit scheme only when it needs at most this many sub-steps.
-AUTO_COST_RATIO = 2.0
-#: The masked implicit path gathers lines into scratch and is slower.
-AUTO_COST_RATIO_MASKED = 6.0
+#: per field, serial, measured by ``benchmarks/bench_diffusion.py`` on the
+#: model's grids (2.4 at 60x40, 3.3 at 150x100, 4.6 at 256x256).
+#: ``method="auto"`` uses the explicit scheme only when it needs at most this
+#: many sub-steps, i.e. when it is the cheaper of the two.
+AUTO_COST_RATIO = 3.0
+#: The masked implicit path gathers lines into scratch: measured 14.6 at 60x40.
+AUTO_COST_RATIO_MASKED = 12.0
 #: Grids with fewer cells than this are advanced on one thread: below it the
 #: thread start-up costs more than it saves.
 PARALLEL_MIN_CELLS = 1 << 17
