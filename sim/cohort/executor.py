@@ -22,11 +22,12 @@ import contextlib
 import json
 import multiprocessing
 import os
+import sys
 import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -105,19 +106,31 @@ def default_workers() -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _init_worker() -> None:
-    os.environ["NUMBA_NUM_THREADS"] = "1"
+def _single_threaded_numba() -> None:
+    """One numba thread in this worker: parallelism comes from tasks, not threads.
 
-
-def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float]:
-    """Run one task in a worker: single-threaded numba, timed."""
-    os.environ["NUMBA_NUM_THREADS"] = "1"
+    Before numba is imported the environment variable does it. Afterwards the variable must not change
+    (numba re-reads it at every compilation and refuses a new value once its threads run), so the
+    thread count is set through the API instead.
+    """
+    if "numba" not in sys.modules:
+        os.environ["NUMBA_NUM_THREADS"] = "1"
+        return
     try:
         import numba
 
         numba.set_num_threads(1)
-    except Exception:  # pragma: no cover - numba missing or threading layer unavailable
+    except Exception:  # pragma: no cover - threading layer unavailable
         pass
+
+
+def _init_worker() -> None:
+    _single_threaded_numba()
+
+
+def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float]:
+    """Run one task in a worker: single-threaded numba, timed."""
+    _single_threaded_numba()
     t0 = time.perf_counter()
     out = fn(payload)
     return out, time.perf_counter() - t0
@@ -125,20 +138,6 @@ def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float]:
 
 def _describe(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
-
-
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,8 +283,7 @@ def _run_serial(todo: list[Task], fn, rec: _Recorder, retries: int) -> None:
 
 def _new_pool(n: int) -> ProcessPoolExecutor:
     # spawn: no inherited numba threads / locks from the parent; workers import sim afresh
-    with _env(NUMBA_NUM_THREADS="1"):
-        return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:

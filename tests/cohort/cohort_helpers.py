@@ -46,7 +46,9 @@ def square(payload: dict) -> pd.DataFrame:
             marker.write_text(str(os.getpid()))
             raise RuntimeError("transient failure")
     x = payload["x"]
-    return pd.DataFrame({"x": [x], "x2": [x * x], "threads": [os.environ.get("NUMBA_NUM_THREADS", "")]})
+    import numba
+
+    return pd.DataFrame({"x": [x], "x2": [x * x], "threads": [numba.get_num_threads()]})
 
 
 def noop(payload):

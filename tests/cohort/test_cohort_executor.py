@@ -25,7 +25,7 @@ def test_failed_task_is_recorded_and_the_rest_completes(tmp_path):
     assert not part_path(tmp_path, "t-002").exists()
     done = pd.read_parquet(part_path(tmp_path, "t-004"))
     assert done["x2"].tolist() == [16]
-    assert done["threads"].tolist() == ["1"]  # workers run single-threaded numba
+    assert done["threads"].tolist() == [1]  # spawned workers run single-threaded numba
 
     # rerun: the 4 good parts are reused, the failed task is tried again (and now succeeds)
     tasks[2] = Task("t-002", {"x": 2}, fingerprint="v1")
