@@ -32,6 +32,7 @@ then the best of N repeats.  The Markdown table is printed and written to
 """
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -106,6 +107,25 @@ def scipy_lod_step(u, a, max_lines=None):
     return total
 
 
+def best_interleaved(fns, repeats):
+    """Best time of each of ``fns`` (name -> (callable, threads)), timed round-robin.
+
+    Interleaving means a burst of load from other processes hits every
+    candidate alike, which keeps the same-run ratios honest on a shared machine.
+    """
+    for fn, nthreads in fns.values():  # warm-up (and compilation)
+        numba.set_num_threads(nthreads)
+        fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, (fn, nthreads) in fns.items():
+            numba.set_num_threads(nthreads)
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
+
+
 def bench_grid(shape, repeats, threads, quick):
     rng = np.random.default_rng(0)
     u = rng.random(shape)
@@ -113,42 +133,44 @@ def bench_grid(shape, repeats, threads, quick):
     nd = u.ndim
     row = {"grid": "x".join(map(str, shape)) if nd == 2 else f"{shape[0]}³", "cells": n}
     buf = np.empty_like(u)
-    row["copy"] = n / best_of(lambda: np.copyto(buf, u), repeats)
-
     faces = np.zeros(2 * nd, dtype=np.bool_)
     dummy = np.zeros((1,) * nd)
     held = np.zeros((1,) * nd, dtype=np.bool_)
     dt_e = 0.9 * explicit_dt_limit(D, 0.0, DX, nd)
     dt_i = 100 * dt_e
-
-    numba.set_num_threads(1)
-    row["expl1"] = n / best_of(
-        lambda: _explicit.explicit_advance(u, dummy, False, held, False, D, 0.0, DX, dt_e, 1,
-                                           faces, 0.0), repeats)
     mx = max(shape)
     alpha, beta, line, w = (np.empty(mx) for _ in range(4))
     hline = np.empty(mx, dtype=np.bool_)
-    row["impl1"] = n / best_of(
-        lambda: _solver._implicit_field(u, dummy, False, held, False, D, 0.0, DX, dt_i, faces,
-                                        0.0, alpha, beta, line, hline, w), repeats)
-    numba.set_num_threads(threads)
-    row["explT"] = n / best_of(
-        lambda: _explicit.explicit_advance_threaded(u, dummy, False, held, False, D, 0.0, DX,
-                                                    dt_e, 1, faces, 0.0, threads), repeats)
-    row["implT"] = n / best_of(
-        lambda: _solver._implicit_field_threaded(u, dummy, False, D, 0.0, DX, dt_i, faces, 0.0,
-                                                 threads), repeats)
-
     out = np.empty_like(u)
     tmp = np.empty(tuple(s - 2 for s in shape))
     cx = D * dt_e / DX**2
-    row["numpy"] = n / best_of(lambda: numpy_explicit_step(u, out, tmp, cx), max(2, repeats // 2))
+    fns = {
+        "copy": (lambda: np.copyto(buf, u), 1),
+        "expl1": (lambda: _explicit.explicit_advance(u, dummy, False, held, False, D, 0.0, DX,
+                                                     dt_e, 1, faces, 0.0), 1),
+        "impl1": (lambda: _solver._implicit_field(u, dummy, False, held, False, D, 0.0, DX, dt_i,
+                                                  faces, 0.0, alpha, beta, line, hline, w), 1),
+        "numpy": (lambda: numpy_explicit_step(u, out, tmp, cx), 1),
+    }
+    # Threaded kernels are timed in a block of their own: after a parallel
+    # region the OpenMP worker keeps spinning for a while and would steal the
+    # second core from whatever single-thread measurement came next.
+    threaded = {
+        "explT": (lambda: _explicit.explicit_advance_threaded(u, dummy, False, held, False, D, 0.0,
+                                                              DX, dt_e, 1, faces, 0.0, threads),
+                  threads),
+        "implT": (lambda: _solver._implicit_field_threaded(u, dummy, False, D, 0.0, DX, dt_i, faces,
+                                                           0.0, threads), threads),
+    }
+    for name, t in best_interleaved(fns, repeats).items():
+        row[name] = n / t
+    row["_threaded"] = (threaded, n, repeats)  # timed after every single-thread measurement
 
     a = D * dt_i / DX**2
     lines_per_axis = n // min(shape)
     max_lines = None if lines_per_axis <= 512 and not quick else 256
     v = u.copy()
-    row["scipy"] = n / min(scipy_lod_step(v, a, max_lines) for _ in range(2))
+    row["scipy"] = n / min(scipy_lod_step(v, a, max_lines) for _ in range(3))
     row["scipy_note"] = "all lines" if max_lines is None else f"{max_lines} lines/axis, scaled"
     return row
 
@@ -217,15 +239,23 @@ def main():
         r = reps[int(np.prod(shape))]
         rows.append(bench_grid(shape, max(2, r // 3) if args.quick else r, threads, args.quick))
         print(f"  done {shape}", file=sys.stderr)
+    numba.set_num_threads(1)
     fs_call, fs_kernel, methods = bench_fieldset(300 if args.quick else 2000)
     ratios = {s: auto_ratio(s) for s in [(60, 40), (150, 100), (256, 256)]}
     masked_ratio = auto_ratio((60, 40), masked=True)
+    for r in rows:
+        threaded, n, repeats = r.pop("_threaded")
+        for name, t in best_interleaved(threaded, repeats).items():
+            r[name] = n / t
+    numba.set_num_threads(threads)
 
     lines = [
         "# Diffusion solver benchmark",
         "",
         f"Machine: {platform.processor() or platform.machine()}, numba {numba.__version__}, "
-        f"numpy {np.__version__}, float64, threads: 1 and {threads}.  "
+        f"numpy {np.__version__}, float64, threads: 1 and {threads}, load average at the end "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes make every "
+        "number, and most of all the 2-thread ones, lower).  "
         "Throughput in G cell-updates/s (copy: G cell-copies/s).  Best of N after warm-up.",
         "",
         "| grid | copy | explicit 1T | expl/copy | expl/numpy | explicit 2T | expl 2T/copy "
@@ -249,8 +279,9 @@ def main():
         "",
         f"FieldSet.advance, 8 fields, 60x40, dt = 3600 s (methods: "
         f"{sorted(set(methods.values()))}): **{fs_call * 1e6:.1f} µs per call** "
-        f"({fs_kernel * 1e6:.1f} µs of it in the compiled kernel, "
-        f"{(fs_call - fs_kernel) * 1e6:.1f} µs Python wrapper).",
+        f"({fs_kernel * 1e6:.1f} µs when the kernel is called directly, "
+        f"{(fs_call - fs_kernel) * 1e6:.1f} µs FieldSet wrapper), i.e. "
+        f"{fs_call / (8 * 60 * 40) * 1e9:.1f} ns per cell-update.",
         "",
         "Implicit step / explicit sub-step cost (serial, per field; `method=\"auto\"` uses "
         f"AUTO_COST_RATIO = {_solver.AUTO_COST_RATIO}): "
