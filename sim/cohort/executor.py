@@ -228,7 +228,7 @@ def run_tasks(
     metadata : mapping, optional
         Stored in every part's footer (e.g. provenance).
     max_in_flight : int, optional
-        Tasks submitted but not finished (default 2 per worker): bounds the parent's memory.
+        Tasks submitted but not finished (default 4 per worker): bounds the parent's memory.
     """
     t0 = time.perf_counter()
     tasks = list(tasks)
@@ -261,7 +261,7 @@ def run_tasks(
         n = max(1, min(n, len(todo))) if todo else n
         rec.report.backend, rec.report.workers = "processes", n
         if todo:
-            _run_pool(todo, fn, rec, n, retries, max_in_flight or 2 * n)
+            _run_pool(todo, fn, rec, n, retries, max_in_flight or 4 * n)
     rec.report.wall_time_s = time.perf_counter() - t0
     # outcomes in task order
     rec.report.outcomes = {k: rec.report.outcomes[k] for k in keys}
@@ -269,6 +269,16 @@ def run_tasks(
 
 
 def _run_serial(todo: list[Task], fn, rec: _Recorder, retries: int) -> None:
+    numba = sys.modules.get("numba")
+    threads = numba.get_num_threads() if numba is not None else None
+    try:
+        _serial_loop(todo, fn, rec, retries)
+    finally:  # leave the caller's numba thread count as it was
+        if threads is not None:
+            numba.set_num_threads(threads)
+
+
+def _serial_loop(todo: list[Task], fn, rec: _Recorder, retries: int) -> None:
     for task in todo:
         for attempt in range(1, retries + 2):
             try:
