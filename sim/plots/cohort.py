@@ -296,7 +296,8 @@ def _sweep_courses(traj, points, params, labels, title, path: Path) -> Path:
 
 def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
     pain_col, pain_label = _pain_outcome(runs)
-    outs = [(pain_col, pain_label, (0, 100)), ("volume_fraction_end", "herniation volume at the last day (%)",
+    last = int(runs["last_day"].max()) if len(runs) else 0
+    outs = [(pain_col, pain_label, (0, 100)), ("volume_fraction_end", f"herniation volume at day {last} (%)",
                                                (0, 105))]
     factorial = manifest.get("method") == "factorial"
     fig, axes = plt.subplots(len(outs), len(params), figsize=(5 * len(params) + 1, 3.8 * len(outs)),
@@ -329,6 +330,9 @@ def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
                     fig.colorbar(sc, ax=ax, label=_short(other[0]))
             if cat:
                 ax.set_xticks(range(len(levels)), [_fmt(v) for v in levels])
+            elif _log_range(manifest, p):
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xlabel(p)
             ax.set_ylabel(label)
             ax.set_ylim(*ylim)
@@ -338,10 +342,16 @@ def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _log_range(manifest, p: str) -> bool:
+    spec = manifest.get("sweep", {}).get("design", {}).get("parameters", {}).get(p)
+    return isinstance(spec, dict) and spec.get("scale") == "log"
+
+
 def _sweep_map(runs, points, params, manifest, title, path: Path) -> Path:
     pain_col, pain_label = _pain_outcome(runs)
     outs = [(pain_col, pain_label, 1, "magma_r", (0, 100)),
-            ("volume_fraction_end", "volume at the last day (%)", 100, "viridis", (0, 100))]
+            ("volume_fraction_end", f"volume at day {int(runs['last_day'].max()) if len(runs) else 0} (%)", 100,
+             "viridis", (0, 100))]
     px, py = params
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
     grid = manifest.get("method") == "factorial"
@@ -359,6 +369,12 @@ def _sweep_map(runs, points, params, manifest, title, path: Path) -> Path:
         else:
             im = ax.scatter(points[px], points[py], c=scale * points[f"{col}_mean"], cmap=cmap, vmin=vmin,
                             vmax=vmax, s=60, edgecolor="k", lw=0.4)
+            if _log_range(manifest, px):
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            if _log_range(manifest, py):
+                ax.set_yscale("log")
+                ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         fig.colorbar(im, ax=ax, label=f"mean {label}")
         ax.set_xlabel(px)
         ax.set_ylabel(py)
