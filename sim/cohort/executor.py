@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -128,12 +129,12 @@ def _init_worker() -> None:
     _single_threaded_numba()
 
 
-def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float]:
-    """Run one task in a worker: single-threaded numba, timed."""
+def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float, float]:
+    """Run one task in a worker: single-threaded numba; wall and CPU time."""
     _single_threaded_numba()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(payload)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def _describe(exc: BaseException) -> tuple[str, str]:
@@ -163,13 +164,14 @@ class _Recorder:
     def cached(self, task: Task) -> None:
         self._tick(Outcome(task.key, "cached"))
 
-    def done(self, task: Task, result: Any, wall: float, attempts: int) -> None:
+    def done(self, task: Task, result: Any, wall: float, attempts: int, cpu: float = math.nan) -> None:
         if self.out_dir is None:
             self.report.results[task.key] = result  # type: ignore[index]
         else:
             if not isinstance(result, pd.DataFrame):
                 raise TypeError(f"task {task.key}: fn must return a pandas DataFrame, got {type(result).__name__}")
-            meta = {**self.metadata, "task": task.key, "fingerprint": task.fingerprint, "wall_time_s": round(wall, 3)}
+            meta = {**self.metadata, "task": task.key, "fingerprint": task.fingerprint, "wall_time_s": round(wall, 3),
+                    "cpu_time_s": round(cpu, 3)}
             write_parquet(result, part_path(self.out_dir, task.key), meta)
             error_path(self.out_dir, task.key).unlink(missing_ok=True)
         self._tick(Outcome(task.key, "done", attempts, None, wall))
@@ -282,12 +284,12 @@ def _serial_loop(todo: list[Task], fn, rec: _Recorder, retries: int) -> None:
     for task in todo:
         for attempt in range(1, retries + 2):
             try:
-                result, wall = _call(fn, task.payload)
+                result, wall, cpu = _call(fn, task.payload)
             except Exception as exc:
                 if attempt > retries:
                     rec.failed(task, *_describe(exc), attempt)
             else:
-                rec.done(task, result, wall, attempt)
+                rec.done(task, result, wall, attempt, cpu)
                 break
 
 
@@ -330,14 +332,14 @@ def _run_pool(todo: list[Task], fn, rec: _Recorder, n: int, retries: int, window
             for fut in done:
                 task = inflight.pop(fut)
                 try:
-                    result, wall = fut.result()
+                    result, wall, cpu = fut.result()
                 except BrokenProcessPool as exc:
                     broken = True
                     retry_or_fail(task, f"worker process died ({exc})", "")
                 except Exception as exc:
                     retry_or_fail(task, *_describe(exc))
                 else:
-                    rec.done(task, result, wall, attempts[task.key])
+                    rec.done(task, result, wall, attempts[task.key], cpu)
             if broken:
                 # every task still in flight died with the pool: count the attempt, start a new pool
                 for task in inflight.values():
@@ -377,8 +379,8 @@ def _run_dask(todo: list[Task], fn, rec: _Recorder, scheduler, client, retries: 
         for fut in ac:
             task = inflight.pop(fut)
             if fut.status == "finished":
-                result, wall = fut.result()
-                rec.done(task, result, wall, 1)
+                result, wall, cpu = fut.result()
+                rec.done(task, result, wall, 1, cpu)
             else:
                 exc = fut.exception()
                 tb = fut.traceback()
