@@ -11,14 +11,17 @@ reports *ratios measured in the same run*; absolute times are only indicative of
 
 Sections
 --------
-1. Per-agent-step cost of the agent part of one step (secretion + deposit, polarization/ageing/death,
-   phagocytosis, gradient sampling + chemotactic move, compaction of the dead) with the model's numba
-   kernels on structure-of-arrays state, against the same logic on Mesa 3.5 ``CellAgent`` objects on an
+1. Per-agent-step cost of the agent part of one step -- ``kernels.secrete`` (count-based secretion),
+   ``kernels.macrophage_step`` (polarization/ageing/death, phagocytosis, gradient, chemotactic move and the
+   recruitment draws, switched off here: influx 0) and ``MacrophageArrays.keep`` (compaction of the dead)
+   -- on structure-of-arrays state, against the same logic on Mesa 3.5 ``CellAgent`` objects on an
    ``OrthogonalVonNeumannGrid`` with the fields as ``PropertyLayer`` s. Both use the same synthetic
    population placed on the default scenario's grid with the fields and material of a warmed-up run.
+   Also: what ``macrophage_step`` spends inside numba vs on crossing into it, ``secrete`` against the
+   general ``diffusion.deposit`` path for the same secretion, and fixed per-call costs.
 2. Split of the step time of a real ``DiscModel`` run (default scenario, 60 days after a 30-day
-   warm-up), timed section by section with ``time.perf_counter`` in a copy of ``DiscModel.step`` that calls
-   the same methods and kernels (checked bit-identical to ``DiscModel.step``).
+   warm-up): the functions ``DiscModel.step`` calls are wrapped with ``time.perf_counter`` pairs while the
+   step itself runs unmodified (checked bit-identical to an uninstrumented run).
 3. Wall time of ``run_one`` on the default scenario for 365 simulated days (JIT caches warm), snapshots
    off and on, and the implied cohort throughput on 2 cores (2 worker processes).
 
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sim import diffusion  # noqa: E402
+from sim.diffusion._coupling import _gradient_2d  # noqa: E402
 from sim.model import DiscModel  # noqa: E402
 from sim.model import kernels as K  # noqa: E402
 from sim.run import run_one  # noqa: E402
@@ -108,8 +112,9 @@ def warmed_model(days: float, seed: int = 1) -> DiscModel:
 
 
 # ====================================================================== step sections
-SECTIONS = ("field solve (FieldSet.advance)", "sources: clear + disc cells", "sources: secretion + deposit",
-            "agent kernels", "recruitment", "tissue (degrade_matrix)", "pain (root means + contact + update)",
+SECTIONS = ("field solve (FieldSet.advance)", "sources: clear + disc cells", "sources: macrophages (secrete)",
+            "agents: macrophage_step (polarize, phagocytose, gradient, move, recruit draws)",
+            "agents: keep survivors + add recruits", "tissue (degrade_matrix)", "pain (root means + contact + update)",
             "observation + DataCollector (daily)", "Python glue (rest of step)")
 GLUE = SECTIONS[-1]
 
@@ -123,16 +128,17 @@ class SectionTimer:
     def __init__(self, model: DiscModel):
         self.acc = dict.fromkeys(SECTIONS, 0.0)
         self.by_fn: dict[str, float] = {}  # outermost-call time per wrapped function
+        self.calls: dict[str, int] = {}  # calls per wrapped function
+        self.crossings = {"Kinetics": 0, "Generator": 0}  # calls that pass these objects into numba
         self.depth = 0
         self._undo = []
         mac = model.macrophages
         plan = [
             (model.fields, "advance", SECTIONS[0]), (model.fields, "clear_sources", SECTIONS[1]),
             (K, "disc_cell_sources", SECTIONS[1]),
-            (K, "macrophage_secretion", SECTIONS[2]), (diffusion, "deposit", SECTIONS[2]),
-            (K, "polarize_and_age", SECTIONS[3]), (K, "phagocytose", SECTIONS[3]),
-            (diffusion, "sample_gradient", SECTIONS[3]), (K, "move", SECTIONS[3]), (mac, "keep", SECTIONS[3]),
-            (K, "recruit", SECTIONS[4]), (mac, "add", SECTIONS[4]),
+            (K, "secrete", SECTIONS[2]),
+            (K, "macrophage_step", SECTIONS[3]),
+            (mac, "keep", SECTIONS[4]), (mac, "add", SECTIONS[4]),
             (K, "degrade_matrix", SECTIONS[5]),
             (K, "masked_means", SECTIONS[6]), (model.pain, "update", SECTIONS[6]),
             (model, "_contact_fraction", SECTIONS[6]),
@@ -143,11 +149,17 @@ class SectionTimer:
 
     def _wrap(self, owner, name, section):
         fn = getattr(owner, name)
-        acc, by_fn, pc, timer = self.acc, self.by_fn, time.perf_counter, self
+        acc, by_fn, calls, cross, pc, timer = self.acc, self.by_fn, self.calls, self.crossings, time.perf_counter, self
         label = {"keep": "MacrophageArrays.keep", "add": "MacrophageArrays.add"}.get(name, name)
         by_fn[label] = 0.0
+        calls[label] = 0
 
         def timed(*args, **kwargs):
+            calls[label] += 1
+            if any(isinstance(a, K.Kinetics) for a in args):
+                cross["Kinetics"] += 1
+            if any(isinstance(a, np.random.Generator) for a in args):
+                cross["Generator"] += 1
             if timer.depth:
                 return fn(*args, **kwargs)
             timer.depth = 1
@@ -166,6 +178,10 @@ class SectionTimer:
         self._undo.append((owner, name, fn if had_own else None))
         setattr(owner, name, timed)
 
+    def uncalled(self) -> list[str]:
+        """Wrapped functions the step never called (a sign that this plan no longer matches the model)."""
+        return [k for k, c in self.calls.items() if c == 0]
+
     def restore(self):
         for owner, name, fn in reversed(self._undo):
             if fn is not None:
@@ -178,7 +194,7 @@ class SectionTimer:
 class AgentState:
     """A synthetic macrophage population on the model's grid (structure of arrays)."""
 
-    def __init__(self, model: DiscModel, n: int, seed: int, fields: np.ndarray, material: np.ndarray):
+    def __init__(self, model: DiscModel, n: int, seed: int, fields: np.ndarray, material: np.ndarray, hours: float):
         rng = np.random.default_rng(seed)
         walk = np.flatnonzero(model.section.walkable.ravel())
         self.pos = rng.choice(walk, size=n).astype(np.int64)
@@ -187,10 +203,15 @@ class AgentState:
         self.engulfed_um3 = rng.uniform(0.0, 2.0 * model._kin.k_engulfed, size=n)
         self.fields = fields  # (8, nx, ny), pg/mL
         self.material = material
+        self.hours = hours  # model time of the fields/material (sets the NP-cell viability)
 
 
-AGENT_FUNCS = ("macrophage_secretion", "deposit", "polarize_and_age", "phagocytose", "sample_gradient", "move",
-               "MacrophageArrays.keep")
+def viability_at(model: DiscModel, hours: float) -> float:
+    """``model.disc_cell_viability()`` at model time ``hours``."""
+    return 0.5 ** (hours / 24.0 / model.config.parameters.disc_cells.viability_half_life_days)
+
+
+AGENT_FUNCS = ("secrete", "macrophage_step", "MacrophageArrays.keep")
 
 
 def load_state(model: DiscModel, state: AgentState) -> None:
@@ -203,76 +224,36 @@ def load_state(model: DiscModel, state: AgentState) -> None:
     model.macrophages = mac
     model.fields.data[...] = state.fields
     model.material[...] = state.material
+    model.hours = state.hours
 
 
-class FrozenFields:
-    """Context: ``model.fields.advance`` is a no-op, so the agents act on fixed (day-30) fields."""
+class AgentsOnly:
+    """Context: ``model.fields.advance`` is a no-op (the agents act on fixed day-30 fields) and the
+    monocyte influx is 0, so ``macrophage_step``'s recruitment part returns zeros before any draw and the
+    population is the synthetic one (minus deaths), as in the Mesa version, which has no recruitment."""
 
     def __init__(self, model: DiscModel):
-        self.fields = model.fields
+        self.model = model
 
     def __enter__(self):
-        self.fields.advance = lambda *args, **kwargs: None
+        self.model.fields.advance = lambda *args, **kwargs: None
+        self.influx, self.model._influx_h = self.model._influx_h, 0.0
         return self
 
     def __exit__(self, *exc):
-        del self.fields.advance
-
-
-@numba.njit(cache=False)
-def secretion_by_counts(pos, phen, fields, table, conv, imax, ic50, counts, sources):
-    """Prototype (not in the model): secretion + deposit from integer (phenotype, voxel) counts.
-
-    A macrophage's secretion depends only on its phenotype and its voxel (IL-10 there), so the sum over
-    a voxel's agents is ``sum_p counts[p, v] * rate[p, v]``: order-independent by construction, no sort.
-    ``counts`` is an int64 (3, n_vox) scratch of zeros and is returned to zeros.
-    """
-    n = pos.shape[0]
-    k = table.shape[1]
-    for i in range(n):
-        counts[phen[i], pos[i]] += 1
-    for i in range(n):
-        v = pos[i]
-        c0, c1, c2 = counts[0, v], counts[1, v], counts[2, v]
-        if c0 + c1 + c2 == 0:
-            continue
-        il10 = fields[K.IL10, v]
-        suppress = 1.0 - imax * (il10 / (il10 + ic50) if il10 > 0.0 else 0.0)
-        for f in range(k):
-            r1 = table[1, f] * conv
-            if f == K.TNF or f == K.IL1B or f == K.IL6 or f == K.IL8:
-                r1 *= suppress
-            sources[f, v] += c0 * (table[0, f] * conv) + c1 * r1 + c2 * (table[2, f] * conv)
-        counts[0, v] = 0
-        counts[1, v] = 0
-        counts[2, v] = 0
-
-
-def bench_counts_secretion(model: DiscModel, state: AgentState, steps: int, repeats: int) -> float:
-    kin = model._kin
-    flat = state.fields.reshape(state.fields.shape[0], -1)
-    src = np.zeros_like(flat)
-    counts = np.zeros((3, flat.shape[1]), dtype=np.int64)
-    args = (state.pos, state.phen, flat, model._secretion_table, model._conv_cell, kin.il10_imax, kin.il10_ic50,
-            counts, src)
-    secretion_by_counts(*args)
-
-    def run():
-        for _ in range(steps):
-            secretion_by_counts(*args)
-
-    return best_of(run, repeats) / (steps * state.pos.size)
+        del self.model.fields.advance
+        self.model._influx_h = self.influx
 
 
 def bench_kernels(model: DiscModel, state: AgentState, steps: int, repeats: int):
     """The agent part of ``DiscModel.step`` on the synthetic population: the real ``model.step()`` runs
-    with frozen fields and the secretion + deposit and agent-kernel sections are timed by
-    :class:`SectionTimer`. Best of ``repeats`` runs of ``steps`` steps, each from the same state.
+    under :class:`AgentsOnly` and ``secrete``, ``macrophage_step`` and ``MacrophageArrays.keep`` are timed
+    by :class:`SectionTimer`. Best of ``repeats`` runs of ``steps`` steps, each from the same state.
     Returns (seconds per agent-step, {function: seconds per agent-step})."""
     best, best_parts = math.inf, None
     for _ in range(repeats):
         load_state(model, state)
-        with FrozenFields(model):
+        with AgentsOnly(model):
             timer = SectionTimer(model)
             try:
                 agent_steps = 0
@@ -281,11 +262,159 @@ def bench_kernels(model: DiscModel, state: AgentState, steps: int, repeats: int)
                     model.step()
             finally:
                 timer.restore()
-        t = (timer.acc[SECTIONS[2]] + timer.acc[SECTIONS[3]]) / agent_steps
+        t = sum(timer.by_fn[k] for k in AGENT_FUNCS) / agent_steps
         if t < best:
             best = t
             best_parts = {k: timer.by_fn[k] / agent_steps for k in AGENT_FUNCS}
     return best, best_parts
+
+
+# ---------------------------------------------------------------------- inside macrophage_step
+# Each driver repeats one kernel ``steps`` times inside numba: one crossing for all repeats, so the time
+# per agent-step is the kernel's own work, without the Python -> numba call (argument unboxing, dispatch).
+@numba.njit(cache=False)
+def _in_polarize(steps, pos, phen, age, engulfed, alive, fields, material, viability, kin, rng):
+    for _ in range(steps):
+        K.polarize_and_age(pos, phen, age, engulfed, alive, fields, material, viability, kin, rng)
+
+
+@numba.njit(cache=False)
+def _in_phagocytose(steps, pos, phen, engulfed, material, counts, kin):
+    for _ in range(steps):
+        K.phagocytose(pos, phen, engulfed, material, counts, kin)
+
+
+@numba.njit(cache=False)
+def _in_gradient(steps, chemo2d, pos, inv_dx, grad):
+    for _ in range(steps):
+        _gradient_2d(chemo2d, pos, inv_dx, grad)
+
+
+@numba.njit(cache=False)
+def _in_move(steps, pos, grad, chemo, walkable, ny, kin, rng):
+    for _ in range(steps):
+        K.move(pos, grad, chemo, walkable, ny, kin, rng)
+
+
+@numba.njit(cache=False)
+def _in_step(steps, pos, phen, age, engulfed, alive, fields, chemo2d, material, viability, walkable, counts, grad,
+             vessel_index, influx_h, basal, k_chemo, fragment_left, kin, rng):
+    for _ in range(steps):
+        K.macrophage_step(pos, phen, age, engulfed, alive, fields, chemo2d, material, viability, walkable, counts,
+                          grad, vessel_index, influx_h, basal, k_chemo, fragment_left, kin, rng)
+
+
+@numba.njit(cache=False)
+def _in_secrete(steps, pos, phen, fields, table, conv, kin, sources, counts):
+    for _ in range(steps):
+        K.secrete(pos, phen, fields, table, conv, kin, sources, counts)
+
+
+INSIDE = ("polarize_and_age", "phagocytose", "_gradient_2d", "move", "macrophage_step (all of the above)",
+          "secrete")
+
+
+def bench_inside(model: DiscModel, state: AgentState, steps: int, repeats: int) -> dict[str, float]:
+    """Seconds per agent-step of the work inside ``macrophage_step`` (and ``secrete``), part by part,
+    with the call overhead amortised over ``steps`` repeats in one numba call. Fresh copies of the
+    state for every repeat; dead agents are flagged, not removed, so every repeat covers all n agents."""
+    n = state.pos.size
+    nf = state.fields.shape[0]
+    kin, ny = model._kin, model.section.shape[1]
+    rec = model._rec
+    via = viability_at(model, state.hours)
+
+    def fresh(_=None):
+        fields = state.fields.copy()
+        flat = fields.reshape(nf, -1)
+        return dict(pos=state.pos.copy(), phen=state.phen.copy(), age=state.age_h.copy(),
+                    engulfed=state.engulfed_um3.copy(), alive=np.ones(n, dtype=np.bool_), fields=flat,
+                    chemo2d=fields[K.CHEMO], material=state.material.reshape(-1).copy(),
+                    counts=np.zeros((3, flat.shape[1]), dtype=np.int64), grad=np.zeros((n, 2)),
+                    sources=np.zeros_like(flat), rng=np.random.default_rng(n))
+
+    runs = {
+        "polarize_and_age": lambda a: _in_polarize(steps, a["pos"], a["phen"], a["age"], a["engulfed"], a["alive"],
+                                                   a["fields"], a["material"], via, kin, a["rng"]),
+        "phagocytose": lambda a: _in_phagocytose(steps, a["pos"], a["phen"], a["engulfed"], a["material"],
+                                                 a["counts"], kin),
+        "_gradient_2d": lambda a: _in_gradient(steps, a["chemo2d"], a["pos"], 1.0 / kin.dx_um, a["grad"]),
+        "move": lambda a: _in_move(steps, a["pos"], a["grad"], a["fields"][K.CHEMO], model._walkable, ny, kin,
+                                   a["rng"]),
+        "macrophage_step (all of the above)": lambda a: _in_step(
+            steps, a["pos"], a["phen"], a["age"], a["engulfed"], a["alive"], a["fields"], a["chemo2d"],
+            a["material"], via, model._walkable, a["counts"], a["grad"], model.section.vessel_index, 0.0,
+            rec.basal_fraction, rec.chemo_half_max_pg_ml, 1.0, kin, a["rng"]),
+        "secrete": lambda a: _in_secrete(steps, a["pos"], a["phen"], a["fields"], model._secretion_table,
+                                         model._conv_cell, kin, a["sources"], a["counts"]),
+    }
+    out = {}
+    for name in INSIDE:
+        if name == "move":  # a realistic gradient for the moves
+            def setup(_=None):
+                a = fresh()
+                _gradient_2d(a["chemo2d"], a["pos"], 1.0 / kin.dx_um, a["grad"])
+                return a
+        else:
+            setup = fresh
+        runs[name](setup())  # compile (first size only) and warm
+        out[name] = best_of(runs[name], repeats, setup) / (steps * n)
+    return out
+
+
+# ---------------------------------------------------------------------- secrete vs the general deposit path
+@numba.njit(cache=False)
+def per_agent_secretion(pos, phen, fields, table, conv, kin, out):
+    """Per-agent secretion rates (pg/mL/s) into ``out`` (n, k): what the model computed before it
+    switched to ``secrete`` (the former ``kernels.macrophage_secretion``), to be scattered by ``deposit``."""
+    n = pos.shape[0]
+    k = table.shape[1]
+    for i in range(n):
+        p = phen[i]
+        suppress = 1.0
+        if p == K.M1:
+            suppress = 1.0 - kin.il10_imax * K._sat(fields[K.IL10, pos[i]], kin.il10_ic50)
+        for f in range(k):
+            rate = table[p, f] * conv
+            if p == K.M1 and (f == K.TNF or f == K.IL1B or f == K.IL6 or f == K.IL8):
+                rate *= suppress
+            out[i, f] = rate
+
+
+def bench_secretion_paths(model: DiscModel, state: AgentState, steps: int, repeats: int):
+    """Seconds per agent-step of ``kernels.secrete`` as the model calls it, and of the same secretion
+    through the general path (per-agent rates + ``diffusion.deposit``, canonical-order scatter), both
+    called from Python once per step; plus the largest relative difference of the two source arrays."""
+    kin, nf = model._kin, state.fields.shape[0]
+    flat = state.fields.reshape(nf, -1)
+    src_a = np.zeros_like(state.fields)
+    src_b = np.zeros_like(state.fields)
+    flat_a = src_a.reshape(nf, -1)
+    counts = np.zeros((3, flat.shape[1]), dtype=np.int64)
+    pos, phen, table, conv = state.pos, state.phen, model._secretion_table, model._conv_cell
+
+    def run_secrete():
+        for _ in range(steps):
+            K.secrete(pos, phen, flat, table, conv, kin, flat_a, counts)
+
+    def run_deposit():
+        for _ in range(steps):
+            amounts = np.empty((pos.size, nf))
+            per_agent_secretion(pos, phen, flat, table, conv, kin, amounts)
+            diffusion.deposit(src_b, pos, amounts)
+
+    K.secrete(pos, phen, flat, table, conv, kin, flat_a, counts)
+    amounts = np.empty((pos.size, nf))
+    per_agent_secretion(pos, phen, flat, table, conv, kin, amounts)
+    diffusion.deposit(src_b, pos, amounts)
+    scale = np.abs(src_b).max(axis=tuple(range(1, src_b.ndim)), keepdims=True)
+    rel = float((np.abs(src_a - src_b) / np.where(scale > 0, scale, 1.0)).max())
+    t_s = t_d = math.inf
+    for _ in range(repeats):  # alternate, so that changing machine load hits both alike
+        t_s = min(t_s, best_of(run_secrete, 1))
+        t_d = min(t_d, best_of(run_deposit, 1))
+    n_steps = steps * pos.size
+    return t_s / n_steps, t_d / n_steps, rel
 
 
 class MesaMacrophage(CellAgent):
@@ -386,7 +515,7 @@ class MesaMacrophageModel(mesa.Model):
         self.secretion = model._secretion_table * model._conv_cell  # pg/mL/s per phenotype
         self.pro = np.zeros(self.secretion.shape[1])
         self.pro[[K.TNF, K.IL1B, K.IL6, K.IL8]] = 1.0
-        self.viability = model.disc_cell_viability() if hasattr(model, "disc_cell_viability") else 1.0
+        self.viability = viability_at(model, state.hours)
         self.ifng_signal = self.sat(kin.ifng, kin.k_ifng)
         self.il4_signal = self.sat(kin.il4, kin.k_il4)
         self.death_rate = (kin.death_m0, kin.death_m1, kin.death_m2)
@@ -423,7 +552,7 @@ def check_mesa_equivalence(model: DiscModel, state: AgentState, steps: int = 5) 
     """A statistical sanity check that the Mesa version does the same thing as the model's kernels."""
     n = state.pos.size
     load_state(model, state)
-    with FrozenFields(model):
+    with AgentsOnly(model):
         for _ in range(steps):
             model.step()
     mac = model.macrophages
@@ -455,7 +584,51 @@ def _nop_arg(x):
     return 0
 
 
-def per_call_costs(model: DiscModel, loops: int = 20_000) -> list[tuple[str, float]]:
+def _nop_with(k: int):
+    """A numba no-op taking ``k`` positional arguments (explicit parameters: ``*args`` is much slower)."""
+    ns: dict = {}
+    exec(f"def nop({', '.join(f'a{i}' for i in range(k))}):\n    return 0", ns)
+    return numba.njit(cache=False)(ns["nop"])
+
+
+def step_profile(steps: int = 24):
+    """Calls per step of the wrapped functions and of numba calls receiving ``Kinetics`` / the
+    ``Generator`` (from a day of the default scenario after day 30), and the arguments of one real call of
+    ``secrete`` and ``macrophage_step``."""
+    model = warmed_model(30.0)
+    timer = SectionTimer(model)
+    try:
+        for _ in range(steps):
+            model.step()
+    finally:
+        timer.restore()
+    captured = {}
+
+    def capture(name):
+        fn = getattr(K, name)
+
+        def wrapper(*args):
+            captured[name] = args
+            return fn(*args)
+        setattr(K, name, wrapper)
+        return fn
+
+    saved = {name: capture(name) for name in ("secrete", "macrophage_step")}
+    try:
+        model.step()
+    finally:
+        for name, fn in saved.items():
+            setattr(K, name, fn)
+    calls = {k: c / steps for k, c in timer.calls.items()}
+    crossings = {k: c / steps for k, c in timer.crossings.items()}
+    return calls, crossings, captured
+
+
+NOP_SECRETE = "numba no-op with `secrete`'s {} arguments as the step passes them (incl. `Kinetics`)"
+NOP_STEP = "numba no-op with `macrophage_step`'s {} arguments as the step passes them (incl. `Kinetics` and the `Generator`)"
+
+
+def per_call_costs(model: DiscModel, captured: dict, loops: int = 20_000) -> dict[str, float]:
     """Seconds per call of things the step does a fixed number of times, independent of the agent count."""
     kin_array = np.array(model._kin, dtype=np.float64)
 
@@ -464,14 +637,26 @@ def per_call_costs(model: DiscModel, loops: int = 20_000) -> list[tuple[str, flo
             pass
 
     empty = Empty(rng=1)
+    _nop_arg(model.rng)
+    entry = _nop_arg.overloads[_nop_arg.signatures[0]].entry_point  # compiled code: unboxing, no dispatch
+    sec_args, step_args = captured["secrete"], captured["macrophage_step"]
+    nop_sec, nop_step = _nop_with(len(sec_args)), _nop_with(len(step_args))
+    n_draw = 3 * int(step_args[0].size)
+    bulk_rng = np.random.default_rng(0)
     probes = [
         ("numba call, no arguments", lambda: _nop()),
         ("numba call with a 1-D float64 array", lambda: _nop_arg(kin_array)),
         (f"numba call with the `Kinetics` NamedTuple ({len(model._kin)} floats)", lambda: _nop_arg(model._kin)),
         ("numba call with a `numpy.random.Generator`", lambda: _nop_arg(model.rng)),
+        ("… of which unboxing (same call through the compiled overload's `entry_point`, no type dispatch)",
+         lambda: entry(model.rng)),
+        (NOP_SECRETE.format(len(sec_args)), lambda: nop_sec(*sec_args)),
+        (NOP_STEP.format(len(step_args)), lambda: nop_step(*step_args)),
+        (f"for comparison: `rng.random({n_draw})` in numpy (≈ 3 uniforms per agent at day 30, drawn in bulk)",
+         lambda: bulk_rng.random(n_draw)),
         ("Mesa 3.5 `Model.step()` wrapper around an empty step (event list, logging)", empty.step),
     ]
-    out = []
+    out = {}
     for name, fn in probes:
         fn()
 
@@ -479,7 +664,7 @@ def per_call_costs(model: DiscModel, loops: int = 20_000) -> list[tuple[str, flo
             for _ in range(loops):
                 fn()
 
-        out.append((name, best_of(run, 5) / loops))
+        out[name] = best_of(run, 5) / loops
     return out
 
 
@@ -511,9 +696,9 @@ def bench_split(warm_days: float, days: float, repeats: int):
         if best is None or t_inst < best[1]:
             ts = inst.datacollector.get_model_vars_dataframe()
             n_mean = float(ts[["n_m0", "n_m1", "n_m2"]].sum(axis=1).iloc[-int(days):].mean())
-            best = (t_plain, t_inst, dict(acc), identical, n_mean)
-    t_plain, t_inst, acc, identical, n_mean = best
-    return n_steps, t_plain, t_inst, acc, identical, n_mean
+            best = (t_plain, t_inst, dict(acc), identical, n_mean, timer.uncalled(), list(timer.calls))
+    t_plain, t_inst, acc, identical, n_mean, uncalled, wrapped = best
+    return n_steps, t_plain, t_inst, acc, identical, n_mean, uncalled, wrapped
 
 
 # ====================================================================== 3. 365-day wall time
@@ -582,14 +767,14 @@ def main() -> None:
     emit("## 1. Agent part of one step: numba kernels vs Mesa `CellAgent`s (per agent-step)")
     emit()
     n_real = max(model.macrophages.n, 10)  # the population the default scenario actually has
-    base_fields, base_material = model.fields.data.copy(), model.material.copy()
+    base_fields, base_material, base_hours = model.fields.data.copy(), model.material.copy(), model.hours
 
     def population(n: int, seed: int) -> AgentState:
-        return AgentState(model, n, seed, base_fields, base_material)
+        return AgentState(model, n, seed, base_fields, base_material, base_hours)
 
     sizes = [n_real, 1_000, 10_000] if quick else [n_real, 1_000, 10_000, 100_000]
     rows, part_rows = [], []
-    parts_by_n = {}
+    parts_by_n, inside_by_n, secr_by_n = {}, {}, {}
     for n in sizes:
         state = population(n, seed=n)
         bench_kernels(model, state, 2, 1)  # warm-up
@@ -607,28 +792,59 @@ def main() -> None:
             if with_mesa and r < (2 if quick or n >= 10_000 else 3):
                 t_m = min(t_m, bench_mesa(model, state, m_steps, 1))
         parts_by_n[n] = parts
+        inside_by_n[n] = bench_inside(model, state, k_steps, reps)
+        secr_by_n[n] = bench_secretion_paths(model, state, k_steps, reps)
         if with_mesa:
             rows.append([f"{n:,}", fmt_t(t_k), fmt_t(t_m), f"1/{t_m / t_k:,.0f}", "yes" if t_k * 100 <= t_m else "**no**"])
         else:
             rows.append([f"{n:,}", fmt_t(t_k), "(not run)", "", ""])
-        print(f"  n={n}: kernel {fmt_t(t_k)}/agent-step", flush=True)
+        print(f"  n={n}: kernel {fmt_t(t_k)}/agent-step" + (f", Mesa {fmt_t(t_m)}" if with_mesa else ""), flush=True)
     emit(table(["agents", "kernels, per agent-step", "Mesa CellAgent, per agent-step", "kernel / Mesa", "≤ 1/100?"], rows))
     emit()
     for name in AGENT_FUNCS:
-        part_rows.append([name] + [fmt_t(parts_by_n[n][name]) for n in sizes])
+        part_rows.append([f"`{name}`"] + [fmt_t(parts_by_n[n][name]) for n in sizes])
     part_rows.append(["**total**"] + [fmt_t(sum(parts_by_n[n].values())) for n in sizes])
-    part_rows.append(["_alternative: secretion + deposit from (phenotype, voxel) counts (prototype, not in the model)_"]
-                     + [fmt_t(bench_counts_secretion(model, population(n, seed=n), max(10, min(200, 200_000 // n)),
-                                                     reps)) for n in sizes])
-    emit("Per-function cost per agent-step (same runs as above; Python wrapper, argument checks and numba dispatch "
-         "included):")
+    emit("Per-function cost per agent-step (same runs as above, called by the real step; argument unboxing and "
+         "numba dispatch included):")
     emit()
-    emit(table(["kernel"] + [f"n = {n:,}" for n in sizes], part_rows))
+    emit(table(["function"] + [f"n = {n:,}" for n in sizes], part_rows))
     emit()
-    emit("Fixed cost per call (independent of the number of agents; `DiscModel.step` passes `Kinetics` to 4 "
-         "kernels and the `Generator` to 3 per step, and runs inside Mesa's `Model.step` wrapper):")
+    calls, crossings, captured = step_profile()
+    costs = per_call_costs(model, captured)
+    t_nop_step = costs[NOP_STEP.format(len(captured["macrophage_step"]))]
+    t_nop_sec = costs[NOP_SECRETE.format(len(captured["secrete"]))]
+    inside_rows = [[f"`{name}`"] + [fmt_t(inside_by_n[n][name]) for n in sizes] for name in INSIDE]
+    inside_rows.append(["crossing into `macrophage_step` + `secrete` (no-ops with their arguments, below) ÷ n"]
+                       + [fmt_t((t_nop_step + t_nop_sec) / n) for n in sizes])
+    emit("Inside numba: each kernel repeated as many times as above within one numba call, so the cost of calling "
+         "it from Python is amortised away (the parts of `macrophage_step`, the whole of it, and `secrete`; fresh "
+         "state per repeat, dead agents flagged but not removed, so every pass covers all n; NP material is "
+         "eaten across passes). The last row is the fixed cost of the two crossings spread over the agents:")
     emit()
-    emit(table(["call", "time per call"], [[name, fmt_t(t)] for name, t in per_call_costs(model)]))
+    emit(table(["work per agent-step"] + [f"n = {n:,}" for n in sizes], inside_rows))
+    emit()
+    secr_rows = [
+        ["`kernels.secrete` (the model: integer (phenotype, voxel) counts)"] + [fmt_t(secr_by_n[n][0]) for n in sizes],
+        ["per-agent rates (n, 8) + `diffusion.deposit` (general canonical-order scatter; the model before db25253)"]
+        + [fmt_t(secr_by_n[n][1]) for n in sizes],
+        ["deposit path / `secrete`"] + [f"{secr_by_n[n][1] / secr_by_n[n][0]:.1f}×" for n in sizes],
+        ["largest difference of the two source arrays (relative to each field's max)"]
+        + [f"{secr_by_n[n][2]:.1e}" for n in sizes],
+    ]
+    emit("Macrophage secretion: `secrete` against the general `diffusion.deposit` path for the same secretion "
+         "(each called from Python once per step, as the model does; per agent-step):")
+    emit()
+    emit(table(["secretion path"] + [f"n = {n:,}" for n in sizes], secr_rows))
+    emit()
+    numba_calls = {k: v for k, v in calls.items() if k not in ("MacrophageArrays.keep", "MacrophageArrays.add")
+                   and isinstance(getattr(K, k, None), numba.core.registry.CPUDispatcher)}
+    emit(f"Fixed cost per call (independent of the number of agents). Per step of the default scenario (day 30-31), "
+         f"`DiscModel.step` makes {sum(numba_calls.values()):.0f} calls into the model's kernels "
+         f"({', '.join(f'`{k}`' for k, v in numba_calls.items() if v)}), plus the field solve's; "
+         f"{crossings['Kinetics']:.0f} of them receive the `Kinetics` NamedTuple and {crossings['Generator']:.0f} "
+         "the `Generator`; the step runs inside Mesa's `Model.step` wrapper:")
+    emit()
+    emit(table(["call", "time per call"], [[name, fmt_t(t)] for name, t in costs.items()]))
     emit()
     emit("Sanity check of the Mesa version (statistics, not bit equality): "
          + check_mesa_equivalence(model, population(2000, seed=7)))
@@ -636,16 +852,20 @@ def main() -> None:
     emit("""Set-up: the agents are placed uniformly on walkable voxels of the default grid with phenotype mix
 M0/M1/M2 = {mix}, ages 0-10 days and engulfed volumes 0-2 K; fields and NP material are those of the default
 run at day 30. The kernel column is the real `DiscModel.step()` on that state with the field solve replaced by a
-no-op (fields frozen), timing only the functions of its agent part (`macrophage_secretion` + `diffusion.deposit`,
-`polarize_and_age`, `phagocytose`, `sample_gradient` + `move`, `MacrophageArrays.keep`; each wrapped with a
-`perf_counter` pair, ~0.1 µs per call), divided by the agents alive at the start of each step; the first row is the
-population the default scenario actually has at day 30.
+no-op (fields frozen) and the monocyte influx set to 0 (`model._influx_h = 0`: the recruitment part of
+`macrophage_step` returns zeros before drawing, and the population is the synthetic one minus deaths, as in the
+Mesa version, which has no recruitment). It times only the functions of the step's agent part — `kernels.secrete`,
+`kernels.macrophage_step` (polarization + ageing + death, phagocytosis, `_gradient_2d`, chemotactic `move`,
+recruitment draws) and `MacrophageArrays.keep`, each wrapped with a `perf_counter` pair (~0.1 µs per call; the
+step's two `np.ones`/`np.empty` scratch allocations are not counted) — divided by the agents alive at the start
+of each step; the first row is the population the default scenario actually has at day 30.
 The Mesa version is `MesaMacrophage(CellAgent)` on an `OrthogonalVonNeumannGrid` with `tnf`, `il10`, `tgfb`,
 `chemo`, `material`, `walkable` as `PropertyLayer`s; one `step()` per agent (`model.agents.do("step")`) does
 polarization + ageing + death draw, phagocytosis, chemotaxis, removal of the dead and secretion into a numpy source
 array. Differences, all in Mesa's favour or neutral: (a) sequential activation — each agent sees the voxel as
 left by the agents before it (phagocytosis shares are taken one after another, instead of the kernels'
-order-independent integer-count split), so it also skips the kernels' canonical-order `deposit`; (b) draws come
+order-independent integer-count split) and adds its own secretion to the source array (the kernels count
+(phenotype, voxel) pairs first, so the sum is order-independent); (b) draws come
 from the model's `random` (Python `random.Random`, 10-20× cheaper per scalar draw than `model.rng.random()`), and
 PropertyLayer values are converted to `float` once per read; (c) fixed
 activation order (`do`, not `shuffle_do`); (d) the neighbour choice uses `random.choices`. The occupancy scan of a
@@ -657,7 +877,7 @@ voxel (`cell.agents`) grows with density (≈ n / {walk} agents per voxel).""".f
     emit()
     split_days = 30 if quick else 60
     split_reps = 2 if quick else 5
-    n_steps, t_plain, t_inst, acc, identical, n_mean = bench_split(30.0, split_days, split_reps)
+    n_steps, t_plain, t_inst, acc, identical, n_mean, uncalled, wrapped = bench_split(30.0, split_days, split_reps)
     rows = []
     for name in SECTIONS:
         rows.append([name, f"{acc[name] / n_steps * 1e6:.1f}", f"{100 * acc[name] / t_inst:.1f} %"])
@@ -667,10 +887,14 @@ voxel (`cell.agents`) grows with density (≈ n / {walk} agents per voxel).""".f
     emit(table(["section", "µs per step", "share"], rows))
     emit()
     emit(f"Default scenario, days 30-{30 + split_days} ({n_steps} steps of 1 h, ~{n_mean:.0f} macrophages on "
-         f"average), best of {split_reps}. Timed by wrapping every function `DiscModel.step` calls (the step "
-         f"itself runs unmodified; the instrumented run ends bit-identical to an uninstrumented one: **{identical}**). "
-         "'Python glue' is the step's wall time minus the timed sections: the step body itself and Mesa 3.5's `Model.step` wrapper (views, the IL-10 "
-         "background add, `np.empty`/`np.ones` temporaries, argument look-ups, day bookkeeping) plus the wrappers' "
+         f"average), best of {split_reps}. Timed by wrapping every function `DiscModel.step` calls "
+         f"({', '.join(f'`{w}`' for w in wrapped)}; never called in this run: "
+         f"{', '.join(f'`{w}`' for w in uncalled) if uncalled else 'none'}). The step "
+         f"itself runs unmodified; the instrumented run ends bit-identical to an uninstrumented one: **{identical}**. "
+         "'Python glue' is the step's wall time minus the timed sections: the step body itself and Mesa 3.5's "
+         "`Model.step` wrapper (views, the IL-10 background add, the `np.ones`/`np.empty` scratch for "
+         "`macrophage_step`, `disc_cell_viability()` twice, `material.sum()`, argument look-ups, day bookkeeping) "
+         "plus the wrappers' "
          "own overhead (compare the two totals). The field solve is 8 fields × "
          f"{sec.shape[0]}×{sec.shape[1]} voxels, implicit LOD (Thomas) per field.")
     emit()
