@@ -337,15 +337,15 @@ class Motility(_Strict):
 class Polarization(_Strict):
     """Rates at full stimulus; the stimulus is a sum of saturating signals (docs/model.md)."""
 
-    m0_to_m1_per_day: float = calibrated(3.0, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
+    m0_to_m1_per_day: float = calibrated(2.0, unit="1/day", prior=(0.1, 10.0), ge=0, le=100,
                                          description="M0 → M1 under TNF-α, IFN-γ and NP danger signals.")
-    m0_to_m2_per_day: float = calibrated(0.3, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
+    m0_to_m2_per_day: float = calibrated(1.0, unit="1/day", prior=(0.05, 10.0), ge=0, le=100,
                                          description="M0 → M2 under IL-4, IL-10, TGF-β and phagocytosis.")
     m1_to_m2_per_day: float = calibrated(0.15, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M1 → M2 plasticity (phagocytosis-driven switch, Arnold 2007).")
     m2_to_m1_per_day: float = calibrated(0.05, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M2 → M1 plasticity under TNF-α / IFN-γ.")
-    danger_weight: float = calibrated(0.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+    danger_weight: float = calibrated(1.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
                                       description="Weight of viable NP material (danger signal: material × NP viability) in the M1 stimulus.")
     phagocytosis_weight: float = calibrated(1.5, unit="-", prior=(0.0, 5.0), ge=0, le=100,
                                             description="Weight of engulfed material in the M2 stimulus.")
@@ -402,19 +402,19 @@ class Pain(_Strict):
         0.7, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
         description="Remaining contact-zone material at which the root is no longer compressed.",
     )
-    sensitization_per_day: float = calibrated(1.0, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    sensitization_per_day: float = calibrated(4.0, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                               description="Rate of sensitization at full cytokine drive.")
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
     il1b_weight: float = calibrated(0.05, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
     il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
     il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
-    tnf_half_max_pg_ml: float = calibrated(0.2, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
+    tnf_half_max_pg_ml: float = calibrated(2.0, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of TNF-α at the root.")
     il1b_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                             description="Half-saturation of IL-1β at the root.")
-    il6_half_max_pg_ml: float = calibrated(1.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
+    il6_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-6 at the root.")
-    il8_half_max_pg_ml: float = calibrated(2.0, unit="pg/mL", prior=(0.5, 200.0), gt=0, le=1e5,
+    il8_half_max_pg_ml: float = calibrated(20.0, unit="pg/mL", prior=(0.5, 200.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-8 at the root.")
     resolution_per_day: float = calibrated(
         0.2, unit="1/day", prior=(0.02, 1.0), ge=0, le=100,
