@@ -214,7 +214,7 @@ class DiscModel(mesa.Model):
             K.secrete(mac.pos, mac.phen, flat, self._secretion_table, self._conv_cell, kin, src, self._counts)
 
         # 2. fields
-        self.fields.advance(dt_h * 3600.0)
+        self.fields.advance(dt_h * 3600.0, method="implicit")
 
         # 3-4. macrophages (polarize, age/die, phagocytose, chemotaxis) and recruitment, one kernel call
         alive = np.ones(mac.n, dtype=np.bool_)
