@@ -1,6 +1,6 @@
-"""Leg pain (VAS 0-100) from root compression and chemical sensitization of the root.
+"""Leg pain (VAS 0-100) from chemical sensitization of the root, amplified by its compression.
 
-``VAS = 100 · (1 − exp(−s · (w_c · C + S)))`` with
+``VAS = 100 · (1 − exp(−s · (S · (1 + w_c · C) + w_m · C)))`` with
 
 * ``C`` compression in [0, 1]: the fragment material left in the contact zone of the root, ``z`` (a
   fraction of its onset value), rescaled so that the root is free once ``z`` falls to the
@@ -10,6 +10,10 @@
   IL-8 at the root, resolved at ``r = r0 · (1 + g · IL10/(IL10 + K10))``: active, IL-10 dependent
   resolution (macrophage_depletion_delays_pain_resolution); integrated exactly over each step;
 * ``s`` the patient's nerve sensitivity.
+
+Compression amplifies sensitization rather than adding to it (with only a small purely mechanical term
+``w_m``): compressed but non-inflamed roots are often painless (herniations are common on MRI in people
+without sciatica), and inflammation resolving under a persistent herniation relieves the pain.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ class PainState:
 
     @property
     def vas(self) -> float:
-        load = self.params.compression_weight * self.compression + self.sensitization
+        p = self.params
+        load = self.sensitization * (1.0 + p.compression_weight * self.compression) + p.mechanical_weight * self.compression
         return 100.0 * (1.0 - math.exp(-self.sensitivity * load))
 
 

@@ -254,13 +254,13 @@ class DiscCells(_Strict):
         description="NP cell density in intact material.",
     )
     viability_half_life_days: float = calibrated(
-        30.0, unit="day", prior=(20.0, 400.0), gt=0, le=1e5,
+        40.0, unit="day", prior=(20.0, 400.0), gt=0, le=1e5,
         description="Half-life of NP-cell viability in the herniated fragment (cut off from the disc's "
         "nutrition); scales all disc-cell secretion, MMP-3 induction included.",
         note="herniated NP shows extensive cell death / senescence (qualitative); no time constant published",
     )
     il1b_pg_per_cell_h: float = calibrated(
-        2e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        1e-05, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
     )
     il6_pg_per_cell_h: float = calibrated(3e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
@@ -345,7 +345,7 @@ class Polarization(_Strict):
                                          description="M1 → M2 plasticity (phagocytosis-driven switch, Arnold 2007).")
     m2_to_m1_per_day: float = calibrated(0.05, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                          description="M2 → M1 plasticity under TNF-α / IFN-γ.")
-    danger_weight: float = calibrated(1.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
+    danger_weight: float = calibrated(0.5, unit="-", prior=(0.0, 3.0), ge=0, le=100,
                                       description="Weight of viable NP material (danger signal: material × NP viability) in the M1 stimulus.")
     phagocytosis_weight: float = calibrated(1.5, unit="-", prior=(0.0, 5.0), ge=0, le=100,
                                             description="Weight of engulfed material in the M2 stimulus.")
@@ -353,12 +353,12 @@ class Polarization(_Strict):
                                            description="Half-saturation of TNF-α signalling.")
     ifng_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
                                             description="Half-saturation of IFN-γ signalling.")
-    il4_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+    il4_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-4 signalling.")
     il10_half_max_pg_ml: float = sourced(30.0, unit="pg/mL", gt=0, le=1e5,
                                          source="IL-10 IC50 0.03 ng/mL (il10_ic50_tnf_suppression)",
                                          description="Half-saturation of IL-10 signalling.")
-    tgfb_half_max_pg_ml: float = calibrated(20.0, unit="pg/mL", prior=(1.0, 200.0), gt=0, le=1e5,
+    tgfb_half_max_pg_ml: float = calibrated(100.0, unit="pg/mL", prior=(1.0, 200.0), gt=0, le=1e5,
                                             description="Half-saturation of TGF-β signalling.")
     engulfed_half_max_um3: float = calibrated(5000.0, unit="µm³", prior=(500.0, 50000.0), gt=0, le=1e7,
                                               description="Engulfed volume giving half the phagocytic M2 signal.")
@@ -384,7 +384,7 @@ class Phagocytosis(_Strict):
 
 class Tissue(_Strict):
     mmp_degradation_per_day: float = calibrated(
-        0.008, unit="1/day", prior=(0.0, 0.1), ge=0, le=10,
+        0.006, unit="1/day", prior=(0.0, 0.1), ge=0, le=10,
         description="Fraction of NP material degraded per day at saturating MMP.",
     )
     mmp_half_max_pg_ml: float = calibrated(
@@ -394,15 +394,24 @@ class Tissue(_Strict):
 
 
 class Pain(_Strict):
-    """Leg VAS = 100·(1 − exp(−s·(w_c·C + S))): compression C plus sensitization S, patient sensitivity s."""
+    """Leg VAS = 100·(1 − exp(−s·(S·(1 + w_c·C) + w_m·C))): sensitization S amplified by compression C, a small
+    purely mechanical term, patient sensitivity s (docs/model.md)."""
 
-    compression_weight: float = calibrated(0.4, unit="-", prior=(0.0, 3.0), ge=0, le=100,
-                                           description="Pain drive of full root compression (w_c).")
+    compression_weight: float = calibrated(
+        4.0, unit="-", prior=(0.0, 5.0), ge=0, le=100,
+        description="Amplification of sensitization by full root compression (w_c): a compressed, sensitized root "
+        "hurts more.",
+    )
+    mechanical_weight: float = calibrated(
+        0.1, unit="-", prior=(0.0, 1.0), ge=0, le=100,
+        description="Pain drive of full compression of a non-sensitized root (w_m); small, since compressed but "
+        "non-inflamed roots are often painless (asymptomatic herniations on MRI).",
+    )
     decompression_fraction: float = calibrated(
         0.7, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
         description="Remaining contact-zone material at which the root is no longer compressed.",
     )
-    sensitization_per_day: float = calibrated(4.0, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    sensitization_per_day: float = calibrated(5.0, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                               description="Rate of sensitization at full cytokine drive.")
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
     il1b_weight: float = calibrated(0.05, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
@@ -421,7 +430,7 @@ class Pain(_Strict):
         description="Resolution of sensitization without IL-10 (macrophage-depleted mice: >7 days).",
     )
     il10_half_max_pg_ml: float = calibrated(
-        2.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
+        10.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
         description="IL-10 at the root giving half the extra resolution (the ex-vivo IC50 of 30 pg/mL is the "
         "prior's upper end: the root sees less IL-10 than the fragment).",
     )
