@@ -11,6 +11,7 @@ pytest.importorskip("pyabc")
 from sim.calibration.abc import (  # noqa: E402
     NAN_PENALTY, AbcSettings, CalibrationError, TargetDistance, read_calibrated, run_abc,
 )
+from sim.calibration.targets import calibrated_parameters  # noqa: E402
 from sim.scenario import Scenario, with_overrides  # noqa: E402
 
 PARAMS = ["parameters.pain.compression_weight", "parameters.pain.resolution_per_day"]
@@ -46,9 +47,9 @@ def test_abc_tiny_end_to_end_and_resume(tmp_path):
     assert b["wall_time_s"] >= r1.budget["wall_time_s"]
     post = pd.read_parquet(out / "posterior.parquet")
     assert len(post) == 6 and post["weight"].sum() == pytest.approx(1.0)
+    priors = calibrated_parameters()  # the schema's x-prior ranges: the single source of ABC priors
     for p in PARAMS:
-        assert post[p].between(*{"parameters.pain.compression_weight": (0, 3),
-                                 "parameters.pain.resolution_per_day": (0.02, 1.0)}[p]).all()
+        assert post[p].between(priors[p].lo, priors[p].hi).all()
     cal = read_calibrated(out / "calibrated.toml")
     assert set(cal) == set(PARAMS)
     text = (out / "calibrated.toml").read_text()
