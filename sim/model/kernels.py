@@ -19,7 +19,6 @@ from ..diffusion._coupling import _gradient_2d
 
 M0, M1, M2 = 0, 1, 2
 TNF, IL1B, IL6, IL8, IL10, TGFB, CHEMO, MMP = range(8)
-_PRO = (TNF, IL1B, IL6, IL8)  # M1 products suppressed by IL-10
 
 
 class Kinetics(NamedTuple):
