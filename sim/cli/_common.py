@@ -9,13 +9,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..scenario import ScenarioError
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 console = Console(highlight=False, soft_wrap=True)
 
-__all__ = ["console", "err_console", "input_errors_exit_2", "fail", "check_out_dir"]
+__all__ = ["console", "err_console", "input_errors_exit_2", "fail", "check_out_dir", "progress_bar"]
 
 
 def fail(message: str) -> None:
@@ -48,3 +49,11 @@ def input_errors_exit_2[F: Callable](fn: F) -> F:
 def check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a directory")
+
+
+def progress_bar() -> Progress:
+    """The progress bar of every long command (count, elapsed, ETA)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+    )

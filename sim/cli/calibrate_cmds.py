@@ -135,7 +135,7 @@ def sensitivity(
         from distributed import Client
 
         client = Client(scheduler, timeout="30s")
-    from .run_cmds import progress_bar
+    from ._common import progress_bar
 
     with progress_bar() as bar:
         task = bar.add_task(f"{method} runs", total=None)

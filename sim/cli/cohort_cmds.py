@@ -10,7 +10,7 @@ import typer
 from ..scenario import load_scenario
 from . import app
 from ._common import check_out_dir, console, err_console, fail, input_errors_exit_2
-from .run_cmds import progress_bar
+from ._common import progress_bar
 
 WorkersOpt = Annotated[
     int | None,
