@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io.provenance import provenance
-from ..io.store import write_json, write_parquet
+from ..io.store import atomic_file, with_metadata, write_json, write_parquet
 from ..model import OBSERVABLES
 from ..scenario import Scenario
 from ..scenario.schema import Patient
@@ -99,42 +99,28 @@ def consolidate_parts(parts_dir: Path, keys: list[str], out_file: Path, metadata
 
     ``on_part(key, frame)`` sees each part as a DataFrame (to derive summary rows). Returns rows written.
     """
-    import json
-    import os
-    import tempfile
-
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_file.name}.", suffix=".tmp", dir=out_file.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     writer = None
     schema = None
     n = 0
-    try:
-        for key in keys:
-            path = part_path(parts_dir, key)
-            if not path.is_file():
-                continue
-            table = pq.read_table(path).replace_schema_metadata(None)
-            if on_part is not None:
-                on_part(key, table.to_pandas())
-            if writer is None:
-                schema = table.schema
-                if metadata is not None:
-                    schema = schema.with_metadata({b"discsim": json.dumps(metadata, default=str).encode()})
-                writer = pq.ParquetWriter(tmp, schema)
-            writer.write_table(table.cast(schema))
-            n += table.num_rows
+    with atomic_file(out_file) as tmp:
+        try:
+            for key in keys:
+                path = part_path(parts_dir, key)
+                if not path.is_file():
+                    continue
+                table = pq.read_table(path).replace_schema_metadata(None)
+                if on_part is not None:
+                    on_part(key, table.to_pandas())
+                if writer is None:
+                    schema = table.schema if metadata is None else with_metadata(table.schema, metadata)
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(table.cast(schema))
+                n += table.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
         if writer is None:  # no part at all: an empty file with no columns
             pq.write_table(pa.table({}), tmp)
-        else:
-            writer.close()
-            writer = None
-        os.replace(tmp, out_file)
-    finally:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
     return n
 
 

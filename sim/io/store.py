@@ -18,28 +18,36 @@ import pyarrow.parquet as pq
 _META_KEY = b"discsim"
 
 
-def _tmp_beside(path: Path) -> Path:
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` that replaces it only if the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    return Path(name)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def with_metadata(schema: pa.Schema, metadata: Mapping[str, Any]) -> pa.Schema:
+    """``schema`` carrying ``metadata`` as discsim JSON in the Parquet footer (read by :func:`read_parquet_metadata`)."""
+    meta = dict(schema.metadata or {})
+    meta[_META_KEY] = json.dumps(metadata, default=str).encode()
+    return schema.with_metadata(meta)
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
     """Write ``df`` to Parquet atomically (temp file + rename); ``metadata`` is stored as JSON in the footer."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(df, preserve_index=False)
     if metadata is not None:
-        meta = dict(table.schema.metadata or {})
-        meta[_META_KEY] = json.dumps(metadata, default=str).encode()
-        table = table.replace_schema_metadata(meta)
-    tmp = _tmp_beside(path)
-    try:
+        table = table.replace_schema_metadata(with_metadata(table.schema, metadata).metadata)
+    with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def read_parquet_metadata(path: str | Path) -> dict[str, Any]:
@@ -50,15 +58,9 @@ def read_parquet_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def write_json(obj: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_beside(path)
-    try:
+    with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 @contextlib.contextmanager
