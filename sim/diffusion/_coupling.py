@@ -56,11 +56,17 @@ def _canonical_order(index, keys):
 
 
 @njit(cache=True)
-def _deposit_kernel(target2, index, amounts2):
-    # target2: (k, n_vox); amounts2: (n, k)
-    order = _canonical_order(index, amounts2)
+def _voxel_sums(index, values2):
+    """Per-voxel sums of the agents' rows, in the canonical order (bit-identical under permutation).
+
+    Returns the distinct voxels ``(m,)`` and their sums ``(m, k)``.
+    """
+    order = _canonical_order(index, values2)
     n = index.shape[0]
-    k = amounts2.shape[1]
+    k = values2.shape[1]
+    voxels = np.empty(n, dtype=np.int64)
+    sums = np.zeros((n, k))
+    m = 0
     i = 0
     while i < n:
         v = index[order[i]]
@@ -70,28 +76,29 @@ def _deposit_kernel(target2, index, amounts2):
         for f in range(k):
             s = 0.0
             for p in range(i, j):
-                s += amounts2[order[p], f]
-            target2[f, v] += s
+                s += values2[order[p], f]
+            sums[m, f] = s
+        voxels[m] = v
+        m += 1
         i = j
+    return voxels[:m], sums[:m]
+
+
+@njit(cache=True)
+def _deposit_kernel(target2, index, amounts2):
+    # target2: (k, n_vox); amounts2: (n, k)
+    voxels, sums = _voxel_sums(index, amounts2)
+    for g in range(voxels.shape[0]):
+        for f in range(sums.shape[1]):
+            target2[f, voxels[g]] += sums[g, f]
 
 
 @njit(cache=True)
 def _uptake_kernel(u2, index, rates2, dt):
-    order = _canonical_order(index, rates2)
-    n = index.shape[0]
-    k = rates2.shape[1]
-    i = 0
-    while i < n:
-        v = index[order[i]]
-        j = i
-        while j < n and index[order[j]] == v:
-            j += 1
-        for f in range(k):
-            s = 0.0
-            for p in range(i, j):
-                s += rates2[order[p], f]
-            u2[f, v] = u2[f, v] / (1.0 + dt * s)
-        i = j
+    voxels, sums = _voxel_sums(index, rates2)
+    for g in range(voxels.shape[0]):
+        for f in range(sums.shape[1]):
+            u2[f, voxels[g]] = u2[f, voxels[g]] / (1.0 + dt * sums[g, f])
 
 
 @njit(cache=True)
