@@ -162,7 +162,7 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
     for ax, (col, label) in zip(axes.flat, _SAMPLE_FACTORS):
         x = ok[col].to_numpy(dtype=float)
         pos = x[np.isfinite(x) & (x > 0)]
-        log = pos.size > 2 and np.quantile(pos, 0.95) / max(np.quantile(pos, 0.05), 1e-300) > 30
+        log = pos.size > 2 and np.quantile(pos, 0.95) / max(np.quantile(pos, 0.05), 1e-300) > 10  # spans a decade
         if log:  # a few patients with ~0 (e.g. no macrophages): pin them to the left edge, marked
             floor = np.quantile(pos, 0.05) / 10
             low = ~(x >= floor)
