@@ -368,10 +368,9 @@ def _write_outputs(out: Path, history, priors, spec, settings: AbcSettings, scen
 
 def write_calibrated(values: dict[str, float], path: str | Path, *, budget: dict[str, Any], scenario: str) -> Path:
     """Write dotted-path overrides as TOML (bare dotted keys: also a valid partial scenario file)."""
-    from ..io.store import _tmp_beside
+    from ..io.store import atomic_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Calibrated parameters (discsim calibrate): posterior weighted means of the last ABC-SMC population",
         "# (log-scaled parameters: weighted mean of log10, i.e. a weighted geometric mean).",
@@ -387,12 +386,8 @@ def write_calibrated(values: dict[str, float], path: str | Path, *, budget: dict
     ]
     for k, v in values.items():
         lines.append(f"{k} = {float(v):.6g}")
-    tmp = _tmp_beside(path)
-    try:
+    with atomic_file(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

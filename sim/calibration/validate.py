@@ -400,19 +400,15 @@ def format_range(lo: Any, hi: Any) -> str:
 
 def write_validation(table: pd.DataFrame, out_dir: str | Path, header: str = "") -> tuple[Path, Path]:
     """Write ``validation.csv`` and ``validation.md`` into ``out_dir`` (atomically)."""
-    from ..io.store import _tmp_beside  # same atomic-write helper as every other output
+    from ..io.store import atomic_file  # same atomic write as every other output
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     csv = out / "validation.csv"
     md = out / "validation.md"
     for path, text in ((csv, table.to_csv(index=False)), (md, to_markdown(table, header))):
-        tmp = _tmp_beside(path)
-        try:
+        with atomic_file(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
     return csv, md
 
 
