@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .schema import Scenario
+from .schema import Parameters, Scenario
 
 __all__ = ["Problem", "ScenarioError", "load_scenario", "parse_scenario", "with_overrides", "validate_model"]
 
@@ -127,7 +127,48 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     data, text = _read_toml(path)
+    data = _with_parameter_set(data, path, text)
     return validate_model(Scenario, data, str(path), text)
+
+
+def _with_parameter_set(data: dict[str, Any], path: Path, text: str) -> dict[str, Any]:
+    """Merge the ``parameter_set`` file named by a scenario beneath the scenario's own values."""
+    ref = data.get("parameter_set")
+    if ref is None:
+        return data
+    line = _line_index(text).get("parameter_set")
+    if not isinstance(ref, str) or not ref.strip():
+        raise ScenarioError(str(path), [Problem("parameter_set", f"must be a file path (got {ref!r})", line)])
+    set_path = Path(ref) if Path(ref).is_absolute() else path.parent / ref
+    try:
+        pset, ptext = _read_toml(set_path)
+    except ScenarioError as err:
+        raise ScenarioError(
+            str(path), [Problem("parameter_set", f"{set_path}: {p.message}", line) for p in err.problems]
+        ) from None
+    index = _line_index(ptext)
+    problems = [
+        Problem(k, "a parameter set may only hold parameters.* keys", _line_for(k, index)) for k in pset if k != "parameters"
+    ]
+    if not isinstance(pset.get("parameters", {}), dict):
+        problems.append(Problem("parameters", "must be a table", index.get("parameters")))
+    else:
+        try:
+            Parameters.model_validate(pset.get("parameters", {}))
+        except ValidationError as err:
+            problems += _problems(err, index, prefix="parameters")
+    if problems:
+        raise ScenarioError(str(set_path), problems)
+    merged = copy.deepcopy(data)
+    merged["parameters"] = _deep_merge(pset.get("parameters", {}), data.get("parameters", {}))
+    return merged
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for k, v in top.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+    return out
 
 
 def with_overrides(scenario: Scenario, overrides: Mapping[str, Any], source: str = "overrides") -> Scenario:

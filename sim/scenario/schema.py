@@ -466,6 +466,13 @@ class Scenario(_Strict):
 
     name: str = Field("unnamed", description="Short name of the scenario (used in outputs).", max_length=200)
     description: str = Field("", description="Free text.", max_length=5000)
+    parameter_set: str | None = Field(
+        None,
+        description="Path (relative to the scenario file) of a parameter-set TOML whose `parameters.*` values apply "
+        "beneath this file's own [parameters] (which win), e.g. \"../calibration/calibrated.toml\". Resolved when "
+        "the file is loaded; kept here as provenance.",
+        max_length=1000,
+    )
     simulation: Simulation = Field(default_factory=Simulation)
     patient: Patient = Field(default_factory=Patient)
     geometry: Geometry = Field(default_factory=Geometry)

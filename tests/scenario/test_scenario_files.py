@@ -121,3 +121,48 @@ def test_scenarios_pickle_for_worker_processes():
 
     s = with_overrides(Scenario(), {"patient.herniation_type": "sequestration", "parameters.secretion.m1.tnf": 1e-3})
     assert pickle.loads(pickle.dumps(s)) == s
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_parameter_set_applies_beneath_the_scenarios_own_parameters(tmp_path):
+    (tmp_path / "cal").mkdir()
+    _write(tmp_path / "cal" / "set.toml",
+           "parameters.pain.tnf_weight = 1.7\nparameters.pain.il6_weight = 0.3\n"
+           "[parameters.lifespan]\nm2_days = 21.0\n")
+    scen = load_scenario(_write(tmp_path / "s.toml", 'parameter_set = "cal/set.toml"\n'
+                                "[parameters.pain]\nil6_weight = 0.9\n"))
+    assert scen.parameter_set == "cal/set.toml"
+    assert scen.parameters.pain.tnf_weight == 1.7  # from the set
+    assert scen.parameters.lifespan.m2_days == 21.0
+    assert scen.parameters.pain.il6_weight == 0.9  # the scenario's own value wins
+    assert scen.parameters.pain.il8_weight == Scenario().parameters.pain.il8_weight  # untouched default
+    # the resolved scenario carries the merged values, so it round-trips without the set file
+    assert parse_scenario(to_toml(scen.model_dump(mode="json"))).parameters == scen.parameters
+
+
+def test_parameter_set_problems_name_the_file_key_and_line(tmp_path):
+    s = _write(tmp_path / "s.toml", 'name = "x"\nparameter_set = "missing.toml"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(s)
+    (p,) = info.value.problems
+    assert p.path == "parameter_set" and p.line == 2 and "missing.toml" in p.message and "file not found" in p.message
+
+    _write(tmp_path / "set.toml", "# calibrated\nparameters.pain.tnf_wieght = 1.0\nparameters.pain.il6_weight = -2\n"
+           "patient.nerve_sensitivity = 2\n")
+    _write(s, 'parameter_set = "set.toml"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(s)
+    assert info.value.source.endswith("set.toml")
+    probs = {p.path: p for p in info.value.problems}
+    assert set(probs) == {"parameters.pain.tnf_wieght", "parameters.pain.il6_weight", "patient"}
+    assert probs["parameters.pain.tnf_wieght"].line == 2 and "unknown key" in probs["parameters.pain.tnf_wieght"].message
+    assert probs["parameters.pain.il6_weight"].line == 3
+    assert "only hold parameters" in probs["patient"].message
+
+    _write(s, "parameter_set = 3\n")
+    with pytest.raises(ScenarioError, match="must be a file path"):
+        load_scenario(s)
