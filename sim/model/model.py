@@ -140,7 +140,12 @@ class DiscModel(mesa.Model):
         self.material = sec.material0.copy()
         self._material0_sum = float(sec.material0.sum())
         self.macrophages = MacrophageArrays()
-        self.pain = PainState.from_parameters(p.pain, scenario.patient.nerve_sensitivity)
+        pat, pol = scenario.patient, p.polarization
+        self.pain = PainState.from_parameters(
+            p.pain, pat.nerve_sensitivity,
+            ifng_activation=pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml),
+            il4_activation=pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml),
+        )
 
         # kernel inputs derived once
         self._kin = _kinetics(scenario, sec)
@@ -148,12 +153,20 @@ class DiscModel(mesa.Model):
         self._secretion_table = np.array(
             [[getattr(getattr(p.secretion, ph), c) for c in CYTOKINES] for ph in ("m0", "m1", "m2")]
         )
+        # patient-level IFN-γ priming and IL-4 suppression of the M1 products primed through transcription
+        # (TNF-α, IL-6, IL-8); IL-1β release is inflammasome-gated (a second, danger signal), not primed
+        se, pol, pat = p.secretion, p.polarization, scenario.patient
+        m1_gain = (1.0 + se.ifng_priming_gain * pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml)) * (
+            1.0 - se.il4_max_inhibition * pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml)
+        )
+        for c in ("tnf", "il6", "il8"):
+            self._secretion_table[K.M1, CYTOKINES.index(c)] *= m1_gain
         self._conv_cell = conv_cell
         cells_per_ml = p.disc_cells.density_per_mm3 * 1e3
         per_s = cells_per_ml / 3600.0  # pg/cell/h -> pg/mL/s at full material
         dc = p.disc_cells
         self._disc_rates = np.zeros(len(CYTOKINES))
-        for name, val in (("il1b", dc.il1b_pg_per_cell_h), ("il6", dc.il6_pg_per_cell_h),
+        for name, val in (("tnf", dc.tnf_pg_per_cell_h), ("il1b", dc.il1b_pg_per_cell_h), ("il6", dc.il6_pg_per_cell_h),
                           ("il8", dc.il8_pg_per_cell_h), ("tgfb", dc.tgfb_pg_per_cell_h),
                           ("chemo", dc.chemo_pg_per_cell_h)):
             self._disc_rates[CYTOKINES.index(name)] = val * per_s
@@ -207,6 +220,7 @@ class DiscModel(mesa.Model):
             material, flat, src, self._disc_rates, self._mmp_max,
             self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp,
             self.config.patient.disc_cell_activity, self.disc_cell_viability(),
+            np.bincount(mac.pos, minlength=material.size),
         )
         if self._il10_bg_source:
             src[K.IL10] += self._il10_bg_source

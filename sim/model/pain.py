@@ -6,9 +6,12 @@
   fraction of its onset value), rescaled so that the root is free once ``z`` falls to the
   decompression fraction ``z_d``: ``C = clip((z − z_d)/(1 − z_d), 0, 1)``. Pain therefore tracks the
   part of the fragment that touches the root, not the residual volume as a whole (BRIEF §2);
-* ``S`` sensitization: ``dS/dt = k_s · Σ_j w_j c_j/(c_j + K_j) − r · S`` over TNF-α, IL-1β, IL-6 and
-  IL-8 at the root, resolved at ``r = r0 · (1 + g · IL10/(IL10 + K10))``: active, IL-10 dependent
-  resolution (macrophage_depletion_delays_pain_resolution); integrated exactly over each step;
+* ``S`` sensitization: ``dS/dt = k_s · (1 + g_γ·f_γ) · Σ_j w_j c_j/(c_j + K_j) − r · S`` over TNF-α, IL-1β,
+  IL-6 and IL-8 at the root, amplified by the patient's IFN-γ (``f_γ = IFNγ/(IFNγ + K_γ)``, pronociceptive:
+  it sensitizes the root to the cytokines but does not drive it on its own), resolved
+  at ``r = r0 · (1 + g · IL10/(IL10 + K10) + g4 · f_4)``: active resolution by IL-10 at the root
+  (macrophage_depletion_delays_pain_resolution) and by the patient's IL-4 (``f_4 = IL4/(IL4 + K_4)``,
+  analgesic); ``K_γ``, ``K_4`` are the polarization half-maxima. Integrated exactly over each step;
 * ``s`` the patient's nerve sensitivity.
 
 Compression amplifies sensitization rather than adding to it (with only a small purely mechanical term
@@ -33,12 +36,16 @@ __all__ = ["PainState"]
 class PainState:
     params: Pain
     sensitivity: float
+    ifng_activation: float = 0.0
+    il4_activation: float = 0.0
     sensitization: float = 0.0
     compression: float = 1.0
 
     @classmethod
-    def from_parameters(cls, pain: Pain, sensitivity: float) -> PainState:
-        return cls(pain, sensitivity)
+    def from_parameters(cls, pain: Pain, sensitivity: float, ifng_activation: float = 0.0,
+                        il4_activation: float = 0.0) -> PainState:
+        """``*_activation``: the patient's IFN-γ and IL-4 as fractions of saturation, in [0, 1)."""
+        return cls(pain, sensitivity, ifng_activation, il4_activation)
 
     def drive(self, root: np.ndarray) -> float:
         """Cytokine drive of sensitization from mean root concentrations (pg/mL, CYTOKINES order)."""
@@ -48,12 +55,15 @@ class PainState:
             + p.il1b_weight * _sat(root[IL1B], p.il1b_half_max_pg_ml)
             + p.il6_weight * _sat(root[IL6], p.il6_half_max_pg_ml)
             + p.il8_weight * _sat(root[IL8], p.il8_half_max_pg_ml)
-        )
+        ) * (1.0 + p.ifng_sensitization_gain * self.ifng_activation)
 
     def update(self, root: np.ndarray, contact_fraction: float, dt_days: float) -> None:
         """Advance sensitization by ``dt_days`` and set compression from the contact-zone material."""
         p = self.params
-        r = p.resolution_per_day * (1.0 + p.il10_resolution_gain * _sat(root[IL10], p.il10_half_max_pg_ml))
+        r = p.resolution_per_day * (
+            1.0 + p.il10_resolution_gain * _sat(root[IL10], p.il10_half_max_pg_ml)
+            + p.il4_resolution_gain * self.il4_activation
+        )
         k = p.sensitization_per_day * self.drive(root)
         if r > 0.0:
             s_eq = k / r

@@ -243,6 +243,18 @@ class Secretion(_Strict):
         30.0, unit="pg/mL", gt=0, le=1e5, source="Radwanski 1998 (il10_ic50_tnf_suppression): 0.03 ng/mL",
         description="IL-10 concentration of half-maximal suppression.",
     )
+    ifng_priming_gain: float = calibrated(
+        3.0, unit="-", prior=(0.0, 5.0), ge=0, le=100,
+        description="IFN-γ priming of M1 TNF-α, IL-6 and IL-8 output: × (1 + g·IFNγ/(IFNγ + K)), K = "
+        "polarization.ifng_half_max_pg_ml. IFN-γ is the classical priming signal of macrophage TNF-α production "
+        "(BRIEF §1: patient-level background). IL-1β is not primed: its release is inflammasome-gated.",
+    )
+    il4_max_inhibition: float = calibrated(
+        0.8, unit="fraction", prior=(0.0, 0.9), ge=0, le=1,
+        description="Maximal suppression of M1 TNF-α, IL-6 and IL-8 output by the patient's IL-4: × (1 − "
+        "I·IL4/(IL4 + K)), K = polarization.il4_half_max_pg_ml (IL-4 suppresses monocyte TNF-α; Hart 1989, PNAS "
+        "86:3803, recalled). IL-1β release is inflammasome-gated and not modulated here.",
+    )
 
 
 class DiscCells(_Strict):
@@ -259,16 +271,21 @@ class DiscCells(_Strict):
         "nutrition); scales all disc-cell secretion, MMP-3 induction included.",
         note="herniated NP shows extensive cell death / senescence (qualitative); no time constant published",
     )
+    tnf_pg_per_cell_h: float = calibrated(
+        4e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        description="Constitutive TNF-α of NP cells: nucleus pulposus sensitizes the root through its own TNF-α, "
+        "without macrophages (Olmarker & Larsson 1998, Spine 23:2538; Igarashi 2000, Spine 25:2975; recalled).",
+    )
     il1b_pg_per_cell_h: float = calibrated(
-        1e-05, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        2e-7, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
     )
-    il6_pg_per_cell_h: float = calibrated(3e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il6_pg_per_cell_h: float = calibrated(6e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-6.")
-    il8_pg_per_cell_h: float = calibrated(5e-07, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+    il8_pg_per_cell_h: float = calibrated(1e-5, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
                                           description="Constitutive IL-8.")
     tgfb_pg_per_cell_h: float = calibrated(
-        3e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
+        1e-5, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2,
         description="Constitutive (latent, activated) TGF-β.",
     )
     chemo_pg_per_cell_h: float = calibrated(
@@ -351,9 +368,9 @@ class Polarization(_Strict):
                                             description="Weight of engulfed material in the M2 stimulus.")
     tnf_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of TNF-α signalling.")
-    ifng_half_max_pg_ml: float = calibrated(10.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+    ifng_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
                                             description="Half-saturation of IFN-γ signalling.")
-    il4_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
+    il4_half_max_pg_ml: float = calibrated(3.0, unit="pg/mL", prior=(1.0, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of IL-4 signalling.")
     il10_half_max_pg_ml: float = sourced(30.0, unit="pg/mL", gt=0, le=1e5,
                                          source="IL-10 IC50 0.03 ng/mL (il10_ic50_tnf_suppression)",
@@ -398,7 +415,7 @@ class Pain(_Strict):
     purely mechanical term, patient sensitivity s (docs/model.md)."""
 
     compression_weight: float = calibrated(
-        4.0, unit="-", prior=(0.0, 5.0), ge=0, le=100,
+        1.0, unit="-", prior=(0.0, 5.0), ge=0, le=100,
         description="Amplification of sensitization by full root compression (w_c): a compressed, sensitized root "
         "hurts more.",
     )
@@ -411,12 +428,18 @@ class Pain(_Strict):
         0.7, unit="fraction", prior=(0.0, 0.9), ge=0, lt=1,
         description="Remaining contact-zone material at which the root is no longer compressed.",
     )
-    sensitization_per_day: float = calibrated(5.0, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
+    sensitization_per_day: float = calibrated(0.8, unit="1/day", prior=(0.0, 5.0), ge=0, le=100,
                                               description="Rate of sensitization at full cytokine drive.")
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
     il1b_weight: float = calibrated(0.05, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
     il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
     il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
+    ifng_sensitization_gain: float = calibrated(
+        2.0, unit="-", prior=(0.0, 5.0), ge=0, le=100,
+        description="Amplification of the cytokine drive by the patient's IFN-γ (× (1 + g·IFNγ/(IFNγ + "
+        "polarization.ifng_half_max_pg_ml))): IFN-γ is pronociceptive at the nerve (IFN-γ receptor-deficient mice "
+        "develop less neuropathic pain; Tsuda 2009, Pain 144:68, recalled) but not a drive of its own.",
+    )
     tnf_half_max_pg_ml: float = calibrated(2.0, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5,
                                            description="Half-saturation of TNF-α at the root.")
     il1b_half_max_pg_ml: float = calibrated(5.0, unit="pg/mL", prior=(0.5, 100.0), gt=0, le=1e5,
@@ -430,9 +453,14 @@ class Pain(_Strict):
         description="Resolution of sensitization without IL-10 (macrophage-depleted mice: >7 days).",
     )
     il10_half_max_pg_ml: float = calibrated(
-        10.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
+        20.0, unit="pg/mL", prior=(0.3, 30.0), gt=0, le=1e5,
         description="IL-10 at the root giving half the extra resolution (the ex-vivo IC50 of 30 pg/mL is the "
         "prior's upper end: the root sees less IL-10 than the fragment).",
+    )
+    il4_resolution_gain: float = calibrated(
+        5.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,
+        description="Extra resolution from the patient's IL-4 (× IL4/(IL4 + polarization.il4_half_max_pg_ml)): IL-4 is "
+        "analgesic in nerve injury (IL-4-deficient mice are hypersensitive; Üçeyler 2011, recalled).",
     )
     il10_resolution_gain: float = calibrated(
         10.0, unit="-", prior=(0.0, 10.0), ge=0, le=100,

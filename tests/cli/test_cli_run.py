@@ -82,3 +82,19 @@ def test_failed_rerun_keeps_previous_outputs(run_dir, tmp_path):
     bad.write_text("[simulation]\ndt_hours = 0\n")
     assert discsim("run", bad, "--out", run_dir).returncode == 2
     assert (run_dir / "timeseries.parquet").read_bytes() == before
+
+
+def test_help_texts_print_bracketed_words_as_written():
+    r = discsim("cohort", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "[cohort] section" in text and "[default: cohort.patients]" in text
+
+
+def test_a_missing_parameter_set_is_a_clean_exit_2(tmp_path):
+    bad = tmp_path / "s.toml"
+    bad.write_text('parameter_set = "nowhere/calibrated.toml"\n')
+    r = discsim("check", bad)
+    assert r.returncode == 2
+    assert "parameter_set (line 1)" in r.stderr and "file not found" in r.stderr
+    assert "Traceback" not in r.stderr

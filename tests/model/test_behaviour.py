@@ -35,7 +35,18 @@ def test_no_monocyte_influx_means_no_resorption():
     ts = _ts("sequestration", 45, 1, (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),))
     assert (ts.n_m0 + ts.n_m1 + ts.n_m2).max() == 0
     assert ts.volume_fraction.iloc[-1] == 1.0
+    # NP cells make their own TNF-α, but MMP-3 induction needs macrophage contact (Haro 2000)
+    assert ts.tnf_fragment_pg_ml.iloc[1:].min() > 0.0
     assert ts.mmp_fragment_pg_ml.max() == 0.0
+
+
+def test_patient_ifng_raises_and_il4_lowers_pain():
+    kind, days, seed = "transligamentous_extrusion", 40, 3
+    mid = _ts(kind, days, seed)
+    hi_g = _ts(kind, days, seed, (("patient.ifng_pg_ml", 50.0),))
+    hi_4 = _ts(kind, days, seed, (("patient.il4_pg_ml", 50.0),))
+    assert hi_g.pain_vas.iloc[7:].mean() > mid.pain_vas.iloc[7:].mean() + 2.0
+    assert hi_4.pain_vas.iloc[7:].mean() < mid.pain_vas.iloc[7:].mean() - 2.0
 
 
 def test_higher_il10_background_lowers_pain():

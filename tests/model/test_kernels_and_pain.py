@@ -77,3 +77,46 @@ def test_vas_is_bounded_and_monotone_in_compression(contact, sens, sensitivity):
     if contact <= zd:
         pain.update(np.zeros(8), contact, 0.0)
         assert pain.compression == 0.0
+
+
+def test_patient_ifng_and_il4_enter_drive_and_resolution_analytically():
+    """dS/dt = k(1 + g_γ f_γ)·drive − r0(1 + g10 f10 + g4 f4) S, integrated exactly: compare with the closed form."""
+    p = Scenario().parameters.pain
+    f_g, f_4 = 0.6, 0.25
+    pain = PainState.from_parameters(p, 1.0, ifng_activation=f_g, il4_activation=f_4)
+    root = np.zeros(8)
+    root[K.IL6] = 7.0
+    root[K.IL10] = 4.0
+    drive = p.il6_weight * 7.0 / (7.0 + p.il6_half_max_pg_ml) * (1 + p.ifng_sensitization_gain * f_g)
+    assert math.isclose(pain.drive(root), drive, rel_tol=1e-12)
+    r = p.resolution_per_day * (1 + p.il10_resolution_gain * 4.0 / (4.0 + p.il10_half_max_pg_ml)
+                                + p.il4_resolution_gain * f_4)
+    for _ in range(4):
+        pain.update(root, 1.0, 0.5)
+    s_eq = p.sensitization_per_day * drive / r
+    assert math.isclose(pain.sensitization, s_eq * (1 - math.exp(-r * 2.0)), rel_tol=1e-12)
+    # more IL-4 -> faster resolution -> lower sensitization; more IFN-γ -> higher
+    lo = PainState.from_parameters(p, 1.0, ifng_activation=f_g, il4_activation=0.9)
+    hi = PainState.from_parameters(p, 1.0, ifng_activation=0.9, il4_activation=f_4)
+    for st_ in (lo, hi):
+        st_.update(root, 1.0, 2.0)
+    assert lo.sensitization < pain.sensitization < hi.sensitization
+    # IFN-γ amplifies the cytokines' drive but is no drive of its own
+    assert PainState.from_parameters(p, 1.0, ifng_activation=0.9).drive(np.zeros(8)) == 0.0
+
+
+def test_ifng_primes_and_il4_suppresses_m1_pro_inflammatory_secretion():
+    from sim.model import DiscModel
+    from sim.scenario import with_overrides
+
+    base = Scenario()
+    se, pol = base.parameters.secretion, base.parameters.polarization
+    for ifng, il4 in ((0.0, 0.0), (20.0, 0.0), (0.0, 12.0), (20.0, 12.0)):
+        m = DiscModel(with_overrides(base, {"patient.ifng_pg_ml": ifng, "patient.il4_pg_ml": il4}))
+        gain = (1 + se.ifng_priming_gain * ifng / (ifng + pol.ifng_half_max_pg_ml)) * (
+            1 - se.il4_max_inhibition * il4 / (il4 + pol.il4_half_max_pg_ml))
+        for j, c in enumerate(("tnf", "il1b", "il6", "il8", "il10", "tgfb")):
+            expected = getattr(se.m1, c) * (gain if c in ("tnf", "il6", "il8") else 1.0)
+            assert math.isclose(m._secretion_table[K.M1, j], expected, rel_tol=1e-12)
+        assert np.array_equal(m._secretion_table[K.M2], [getattr(se.m2, c) for c in
+                                                         ("tnf", "il1b", "il6", "il8", "il10", "tgfb", "chemo", "mmp")])
