@@ -41,12 +41,14 @@ DEFAULT_PARAMETERS: tuple[str, ...] = (
     "parameters.lifespan.m2_days",
     "parameters.phagocytosis.volume_um3_per_h",
     "parameters.tissue.mmp_degradation_per_day",
-    "parameters.secretion.m1.tnf",
+    "parameters.disc_cells.tnf_pg_per_cell_h",
+    "parameters.disc_cells.viability_half_life_days",
     "parameters.pain.compression_weight",
-    "parameters.pain.decompression_fraction",
     "parameters.pain.sensitization_per_day",
     "parameters.pain.resolution_per_day",
     "parameters.pain.il10_resolution_gain",
+    "parameters.pain.il4_resolution_gain",
+    "parameters.pain.ifng_sensitization_gain",
 )
 
 #: output name -> (timeseries column, nominal day)

@@ -111,7 +111,7 @@ def sensitivity(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (its [cohort] section draws the patients).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", show_default=False)],
     method: Annotated[str, typer.Option(help="morris (screening) or sobol (variance-based; n a power of 2).")] = "morris",
-    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths of calibrated parameters [default: a 12-parameter subset].")] = None,
+    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths of calibrated parameters [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS].")] = None,
     n: Annotated[int, typer.Option("--n", help="Morris trajectories / Sobol base samples.", min=2)] = 10,
     patients_per_point: Annotated[int, typer.Option(help="Virtual patients per design point (same patients at every point).", min=1)] = 4,
     days: Annotated[float, typer.Option(help="Simulated days per patient (outputs at day 84 and 365, or the last day).", min=1)] = 365.0,
@@ -160,7 +160,7 @@ def sensitivity(
 def calibrate(
     scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (not needed with --resume).", show_default=False)] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (abc.db, posterior, report).")] = Path("runs/calibration"),
-    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths to calibrate [default: 12-parameter subset].")] = None,
+    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths to calibrate [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS].")] = None,
     populations: Annotated[int, typer.Option(help="ABC-SMC populations in total (resume: continue up to this).", min=1)] = 8,
     particles: Annotated[int, typer.Option(help="Particles per population.", min=2)] = 50,
     patients: Annotated[int, typer.Option(help="Virtual patients per model simulation.", min=2)] = 8,
