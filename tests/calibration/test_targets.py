@@ -61,3 +61,37 @@ def test_calibrated_parameters_from_schema():
 
 def test_prior_entries_link_to_schema():
     assert "parameters.transport.tnf.half_life_min" in parameters_citing("tnf_plasma_half_life_human")
+
+
+def test_shipped_calibrated_parameters_are_calibrated_keys_inside_their_priors_and_used_by_the_scenarios():
+    import tomllib
+    from pathlib import Path
+
+    from sim.calibration.abc import read_calibrated
+    from sim.scenario import load_scenario
+
+    root = Path(__file__).resolve().parents[2]
+    path = root / "calibration" / "calibrated.toml"
+    values = read_calibrated(path)
+    priors = calibrated_parameters()
+    assert values, "calibration/calibrated.toml is empty"
+    for key, value in values.items():
+        assert key in priors, f"{key} is not a calibrated parameter"
+        assert priors[key].lo <= value <= priors[key].hi, (key, value, priors[key])
+    header = path.read_text(encoding="utf-8")
+    assert "# budget:" in header and "wall time" in header  # the budget travels with the values
+    for scen in sorted((root / "scenarios").glob("*.toml")):
+        data = tomllib.loads(scen.read_text(encoding="utf-8"))
+        if "base" in data:
+            continue  # sweep files inherit their base scenario
+        assert data.get("parameter_set") == "../calibration/calibrated.toml", scen.name
+        s = load_scenario(scen)
+        for key, value in values.items():
+            node = s
+            for part in key.split("."):
+                node = getattr(node, part)
+            own = data.get("parameters", {})
+            for part in key.split(".")[1:]:
+                own = own.get(part, {}) if isinstance(own, dict) else {}
+            if own == {}:  # not overridden by the scenario itself
+                assert node == value, (scen.name, key)
