@@ -140,12 +140,12 @@ class DiscModel(mesa.Model):
         self.material = sec.material0.copy()
         self._material0_sum = float(sec.material0.sum())
         self.macrophages = MacrophageArrays()
+        # the patient's IFN-γ and IL-4 as fractions of saturation: they act on M1 output and on the root
         pat, pol = scenario.patient, p.polarization
-        self.pain = PainState.from_parameters(
-            p.pain, pat.nerve_sensitivity,
-            ifng_activation=pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml),
-            il4_activation=pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml),
-        )
+        f_ifng = pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml)
+        f_il4 = pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml)
+        self.pain = PainState.from_parameters(p.pain, pat.nerve_sensitivity, ifng_activation=f_ifng,
+                                              il4_activation=f_il4)
 
         # kernel inputs derived once
         self._kin = _kinetics(scenario, sec)
@@ -155,10 +155,7 @@ class DiscModel(mesa.Model):
         )
         # patient-level IFN-γ priming and IL-4 suppression of the M1 products primed through transcription
         # (TNF-α, IL-6, IL-8); IL-1β release is inflammasome-gated (a second, danger signal), not primed
-        se, pol, pat = p.secretion, p.polarization, scenario.patient
-        m1_gain = (1.0 + se.ifng_priming_gain * pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml)) * (
-            1.0 - se.il4_max_inhibition * pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml)
-        )
+        m1_gain = (1.0 + p.secretion.ifng_priming_gain * f_ifng) * (1.0 - p.secretion.il4_max_inhibition * f_il4)
         for c in ("tnf", "il6", "il8"):
             self._secretion_table[K.M1, CYTOKINES.index(c)] *= m1_gain
         self._conv_cell = conv_cell
@@ -182,6 +179,7 @@ class DiscModel(mesa.Model):
         self._zone0 = float(sec.material0.flat[self._zone_index].sum())
         self._walkable = sec.walkable.ravel()
         self._counts = np.zeros((3, self.material.size), dtype=np.int64)
+        self._occupied = np.zeros(self.material.size, dtype=np.bool_)  # scratch of disc_cell_sources
         hist = scenario.geometry
         self._cd68_factor = (hist.section_thickness_um + hist.macrophage_diameter_um) / sec.dx_um
         self._handles: dict[int, Macrophage] = {}
@@ -220,7 +218,7 @@ class DiscModel(mesa.Model):
             material, flat, src, self._disc_rates, self._mmp_max,
             self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp,
             self.config.patient.disc_cell_activity, self.disc_cell_viability(),
-            np.bincount(mac.pos, minlength=material.size),
+            mac.pos, self._occupied,
         )
         if self._il10_bg_source:
             src[K.IL10] += self._il10_bg_source
