@@ -7,8 +7,9 @@
   (:mod:`sim.calibration.stats`) and return them as a flat dict keyed like the target table's ``stat_key``;
 * **distance** — :class:`TargetDistance`: each statistic's deviation from its target, normalised by the
   target's range half-width (or SE-based interval, see :mod:`sim.calibration.validate`); sign targets count only
-  when ρ lies outside their interval; each target id weighs 1 in total whatever its number of items; a missing
-  statistic costs ``NAN_PENALTY`` standard units. Distance = √(weighted mean of z²).
+  when ρ lies outside their interval; each target id weighs 1 in total whatever its number of items (or the
+  weight given in ``AbcSettings.weights``); a missing statistic costs ``NAN_PENALTY`` standard units.
+  Distance = √(weighted mean over target ids of the mean z² of their items).
 * **sampler** — ``SingleCoreSampler`` (tests, small runs; the cohort itself may use local worker processes) or
   ``DaskDistributedSampler`` with a given client. pyabc's forking multicore sampler is not used.
 * **resume** — the SQLite history ``OUT/abc.db`` and ``OUT/abc_config.json``; ``resume=True`` continues the
@@ -87,6 +88,8 @@ class AbcSettings:
     common_patients: bool = False
     #: target uses entering the distance
     uses: list[str] = field(default_factory=lambda: ["calibrate"])
+    #: weight of each target id in the distance (default 1 each; see :class:`TargetDistance`)
+    weights: dict[str, float] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=lambda: {"n_boot": 200, "fit_n_boot": 0})
 
     def stats_config(self) -> StatsConfig:
@@ -219,6 +222,13 @@ def _setup(scenario: Scenario, settings: AbcSettings, targets: TargetSet):
     spec = reachable_spec(spec, settings.days, _max_entry_day(scenario), settings.stats_config())
     if spec.empty:
         raise CalibrationError("no target is reachable with these settings (increase --days)")
+    known = set(spec["target_id"])
+    for tid, w in settings.weights.items():
+        if tid not in known:
+            raise CalibrationError(f"weight for {tid!r}: not a target of this calibration "
+                                   f"(reachable targets: {', '.join(sorted(known))})")
+        if not (math.isfinite(w) and w >= 0):
+            raise CalibrationError(f"weight for {tid!r} must be a finite number ≥ 0, got {w}")
     model = CohortModel(scenario, priors, settings, list(spec["stat_key"]), targets)
     return priors, spec, model
 
@@ -257,7 +267,7 @@ def run_abc(
             raise CalibrationError(f"{db} exists: continue it with --resume, or choose another --out")
     targets = targets or load_targets()
     priors, spec, model = _setup(scenario, settings, targets)
-    distance = TargetDistance(spec)
+    distance = TargetDistance(spec, settings.weights)
     prior = pyabc.Distribution(**{par_name(p.path): pyabc.RV("uniform", p.bounds[0], p.bounds[1] - p.bounds[0])
                                   for p in priors})
     if client is not None:
@@ -531,9 +541,10 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     md += ["", "![targets](fig_targets.png)", ""]
     if not assoc.empty:
         md += ["![associations](fig_associations.png)", ""]
-    md += ["Distance: √(mean over targets of the mean z² of their items), z = (simulated − target) / scale "
+    weights = ", ".join(f"{k} × {v:g}" for k, v in sorted(settings.weights.items())) or "none (every target 1)"
+    md += ["Distance: √(weighted mean over targets of the mean z² of their items), z = (simulated − target) / scale "
            f"(sign targets: distance to the ρ interval); missing statistic z = {NAN_PENALTY}. "
-           "See docs/calibration.md.", ""]
+           f"Target weights: {weights}. See docs/calibration.md.", ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     files.append(out / "report.md")
     return files

@@ -173,6 +173,8 @@ def calibrate(
     calibrated: Annotated[Path | None, typer.Option(help="Write the calibrated overrides here [default: OUT/calibrated.toml]; "
                                                      "the lead's real run uses calibration/calibrated.toml.")] = None,
     seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
+    weight: Annotated[list[str] | None, typer.Option(help="TARGET_ID=W: weight of a target in the distance (default 1 "
+                                                     "each); repeat for several targets.")] = None,
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
     from ..calibration.abc import AbcSettings, CalibrationError, require_pyabc, run_abc
@@ -189,6 +191,16 @@ def calibrate(
     names = _params(params)
     if names is not None:
         settings.params = names
+    for item in weight or []:
+        tid, sep, value = item.partition("=")
+        try:
+            settings.weights[tid.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not tid.strip():
+            fail(f"--weight {item!r}: expected TARGET_ID=NUMBER, e.g. sciatica_trial_leg_vas_itt=3")
+    if resume and weight:
+        fail("--weight cannot change on --resume (the stored run keeps its distance)")
     if resume:
         scen = None
     else:

@@ -8,7 +8,7 @@ One step (``dt_hours``, default 1 h) is a fixed sequence, each a numba kernel ov
 3. macrophages: polarization and plasticity, ageing and death/egress, phagocytosis of NP material,
    chemotaxis up the chemoattractant gradient;
 4. recruitment: Poisson influx of monocytes at the vascular sites of the exposed rim;
-5. tissue: MMP degradation of the NP matrix;
+5. tissue: MMP degradation of the NP matrix, then non-inflammatory shrinkage (dehydration, retraction);
 6. pain: sensitization from root cytokines (resolved by IL-10) and compression by the fragment.
 
 Mesa is the shell: the model is seeded through ``rng``, its macrophages are ``mesa.Agent`` handles in
@@ -201,8 +201,14 @@ class DiscModel(mesa.Model):
 
     def disc_cell_viability(self) -> float:
         """Surviving fraction of NP cells in the fragment (exponential loss of viability)."""
-        half_life = self.config.parameters.disc_cells.viability_half_life_days
+        half_life = self.config.parameters.disc_cells.viability_half_life_days * self.config.patient.np_cell_survival
         return 0.5 ** (self.day / half_life)
+
+    def dehydration_factor(self, day: float | None = None) -> float:
+        """Fraction of the fragment left by dehydration/retraction alone at ``day``: 1 − f·(1 − e^{−t/τ})."""
+        t = self.day if day is None else day
+        f = self.config.patient.dehydration_fraction
+        return 1.0 - f * (1.0 - math.exp(-t / self.config.parameters.tissue.dehydration_time_days))
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
@@ -241,8 +247,10 @@ class DiscModel(mesa.Model):
         if recruits.any():
             mac.add(np.repeat(self.section.vessel_index, recruits))
 
-        # 5. tissue
+        # 5. tissue: MMP digestion, then non-inflammatory shrinkage (dehydration, retraction) of what is left
         K.degrade_matrix(material, flat[K.MMP], self._degrade_h, self.config.parameters.tissue.mmp_half_max_pg_ml, dt_h)
+        if self.config.patient.dehydration_fraction > 0.0:
+            material *= self.dehydration_factor(self.day + dt_h / 24.0) / self.dehydration_factor()
 
         # 6. pain
         root = K.masked_means(flat, self._root_index)

@@ -120,6 +120,18 @@ class Patient(_Strict):
         1.0, unit="multiplier", prior=(0.25, 4.0), ge=0, le=20,
         description="Patient multiplier on constitutive disc-cell secretion (IL-1β, IL-6, IL-8, TGF-β, chemoattractant).",
     )
+    np_cell_survival: float = calibrated(
+        1.0, unit="multiplier", prior=(0.25, 4.0), gt=0, le=20,
+        description="Patient multiplier on the NP-cell viability half-life in the fragment "
+        "(parameters.disc_cells.viability_half_life_days): how long this patient's herniated NP keeps secreting.",
+        note="the apoptotic / viable fraction of herniated NP cells varies widely between patients (qualitative)",
+    )
+    dehydration_fraction: float = calibrated(
+        0.1, unit="fraction", prior=(0.0, 0.6), ge=0, lt=1,
+        description="Fraction of the fragment's NP material lost without inflammation, by dehydration and "
+        "retraction, approached with the time constant parameters.tissue.dehydration_time_days. It lets contained "
+        "herniations regress (Orief 2012, World Neurosurg 77:146, review of regression mechanisms; recalled).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,6 +419,13 @@ class Tissue(_Strict):
     mmp_half_max_pg_ml: float = calibrated(
         2e3, unit="pg/mL", prior=(1e2, 1e6), gt=0, le=1e9,
         description="MMP concentration giving half-maximal matrix degradation.",
+    )
+    dehydration_time_days: float = calibrated(
+        90.0, unit="day", prior=(14.0, 365.0), gt=0, le=1e5,
+        description="Time constant of non-inflammatory shrinkage (dehydration, retraction) of the fragment: the "
+        "material left by every other process is scaled so that, alone, it would follow "
+        "1 − f·(1 − exp(−t/τ)) with f = patient.dehydration_fraction.",
+        note="regression is seen on MRI within months (Autio 2006); no separate time constant for dehydration published",
     )
 
 

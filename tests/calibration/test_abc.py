@@ -28,6 +28,10 @@ def test_target_distance():
     # a: z = 1 ; b: z = (0.1 - (-0.1)) / 0.2 = 1 for one of two items -> mean z² = 0.5
     assert d({"a": 12.0, "b[1]": -0.1, "b[2]": 0.5}) == pytest.approx(math.sqrt((1.0 + 0.5) / 2))
     assert d({"a": math.nan, "b[1]": 0.5, "b[2]": 0.5}) == pytest.approx(math.sqrt(NAN_PENALTY**2 / 2))
+    # weights per target id: A counts 3 times as much as B
+    w = TargetDistance(spec, {"A": 3.0})
+    assert w({"a": 12.0, "b[1]": -0.1, "b[2]": 0.5}) == pytest.approx(math.sqrt((3 * 1.0 + 0.5) / 4))
+    assert TargetDistance(spec, {"A": 0.0})({"a": 1e6, "b[1]": 0.5, "b[2]": 0.5}) == 0.0
 
 
 def test_abc_tiny_end_to_end_and_resume(tmp_path):
@@ -72,3 +76,27 @@ def test_calibrate_cli_bad_inputs_exit_2(tmp_path):
     assert r.invoke(app, ["calibrate", "--out", str(tmp_path / "x"), "--resume"]).exit_code == 2
     assert r.invoke(app, ["calibrate", "--out", str(tmp_path / "x")]).exit_code == 2  # no scenario
     assert r.invoke(app, ["calibrate", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "x")]).exit_code == 2
+
+
+def test_weights_are_checked_and_recorded(tmp_path):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    scen = with_overrides(Scenario(name="coarse"), {"geometry.dx_um": 500.0})
+    bad = AbcSettings(params=PARAMS, patients=2, days=20, population_size=2, populations=1,
+                      weights={"sciatica_trial_leg_vas_itt_typo": 2.0})
+    with pytest.raises(CalibrationError, match="sciatica_trial_leg_vas_itt_typo.*not a target"):
+        run_abc(scen, tmp_path / "a", bad)
+    assert not (tmp_path / "a").exists()  # nothing written
+    neg = AbcSettings(params=PARAMS, patients=2, days=20, population_size=2, populations=1,
+                      weights={"mouse_puncture_macrophage_peak": -1.0})
+    with pytest.raises(CalibrationError, match="≥ 0"):
+        run_abc(scen, tmp_path / "b", neg)
+    r = CliRunner()
+    res = r.invoke(app, ["calibrate", "scenarios/default.toml", "--out", str(tmp_path / "c"), "--weight", "abc"])
+    assert res.exit_code == 2 and "TARGET_ID=NUMBER" in res.output
+    ok = AbcSettings(params=PARAMS, patients=2, days=20, population_size=3, populations=1, seed=2,
+                     weights={"mouse_puncture_macrophage_peak": 2.5})
+    run_abc(scen, tmp_path / "d", ok)
+    assert "mouse_puncture_macrophage_peak × 2.5" in (tmp_path / "d" / "report.md").read_text()

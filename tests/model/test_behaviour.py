@@ -32,12 +32,37 @@ def test_sequestration_recruits_more_and_resorbs_faster_than_protrusion():
 
 
 def test_no_monocyte_influx_means_no_resorption():
-    ts = _ts("sequestration", 45, 1, (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),))
+    ts = _ts("sequestration", 45, 1, (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),
+                                      ("patient.dehydration_fraction", 0.0)))
     assert (ts.n_m0 + ts.n_m1 + ts.n_m2).max() == 0
     assert ts.volume_fraction.iloc[-1] == 1.0
     # NP cells make their own TNF-α, but MMP-3 induction needs macrophage contact (Haro 2000)
     assert ts.tnf_fragment_pg_ml.iloc[1:].min() > 0.0
     assert ts.mmp_fragment_pg_ml.max() == 0.0
+
+
+@pytest.mark.parametrize("kind", ["bulging", "sequestration"])
+def test_dehydration_alone_follows_its_closed_form(kind):
+    """Without macrophages (no MMP, no phagocytosis) the fragment shrinks only by dehydration/retraction:
+    section material × g(t) = 1 − f·(1 − e^{−t/τ}), so volume fraction = g^{3/2} (sphere rule)."""
+    f, tau = 0.3, 20.0
+    ts = _ts(kind, 60, 2, (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),
+                          ("patient.dehydration_fraction", f), ("parameters.tissue.dehydration_time_days", tau)))
+    g = 1.0 - f * (1.0 - np.exp(-ts.day.to_numpy() / tau))
+    np.testing.assert_allclose(ts.volume_fraction.to_numpy(), g**1.5, rtol=1e-9)
+
+
+def test_np_cell_survival_scales_the_viability_half_life():
+    sc = scenario("protrusion", **{"patient.np_cell_survival": 2.5})
+    model = DiscModel(sc, seed=1)
+    half_life = sc.parameters.disc_cells.viability_half_life_days * 2.5
+    model.hours = 24.0 * half_life
+    assert model.disc_cell_viability() == pytest.approx(0.5, rel=1e-12)
+    # a longer-lived NP keeps secreting TNF-α for longer: more root TNF-α a month after onset
+    no_mac = (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),)
+    short = _ts("protrusion", 30, 1, no_mac + (("patient.np_cell_survival", 0.5),))
+    long = _ts("protrusion", 30, 1, no_mac + (("patient.np_cell_survival", 2.0),))
+    assert long.tnf_root_pg_ml.iloc[-1] > 1.5 * short.tnf_root_pg_ml.iloc[-1]
 
 
 def test_patient_ifng_raises_and_il4_lowers_pain():
