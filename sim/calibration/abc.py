@@ -43,6 +43,8 @@ __all__ = ["CalibrationError", "AbcSettings", "CohortModel", "TargetDistance", "
 
 #: z-score charged for a statistic the simulated cohort could not produce (type absent, degenerate readout)
 NAN_PENALTY = 3.0
+#: point estimates ``calibrated.toml`` can carry (``run_abc(point=...)``, ``discsim calibrate --point``)
+POINTS = ("mean", "best")
 CONFIG_FILE = "abc_config.json"
 DB_FILE = "abc.db"
 
@@ -243,8 +245,17 @@ def run_abc(
     targets: TargetSet | None = None,
     calibrated_path: str | Path | None = None,
     log: Any = None,
+    point: str = "mean",
 ) -> AbcResult:
-    """Run (or continue) ABC-SMC and write posterior, calibrated parameters, report and budget into ``out_dir``."""
+    """Run (or continue) ABC-SMC and write posterior, calibrated parameters, report and budget into ``out_dir``.
+
+    ``point`` is the point estimate written to the calibrated file: ``"mean"``, the posterior weighted mean
+    (geometric for log-scaled parameters), or ``"best"``, the particle of the last population with the smallest
+    distance (for a posterior that is still broad, where the mean of the marginals may be a point no particle
+    supports). Both are reported.
+    """
+    if point not in POINTS:
+        raise CalibrationError(f"point must be one of {', '.join(POINTS)}, got {point!r}")
     pyabc = require_pyabc()
     from ..io.store import write_json
 
@@ -302,7 +313,7 @@ def run_abc(
     else:
         log(f"all {settings.populations} populations already done; rewriting the outputs")
     wall = previous_wall + time.perf_counter() - t0
-    return _write_outputs(out, history, priors, spec, settings, scenario, wall, calibrated_path, targets)
+    return _write_outputs(out, history, priors, spec, settings, scenario, wall, calibrated_path, targets, point)
 
 
 def _posterior_frames(history, priors: Sequence[ParameterPrior]) -> pd.DataFrame:
@@ -325,25 +336,34 @@ def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(np.interp(q, cw - w / (2 * w.sum()), x))
 
 
+def _best_particle(history, priors: Sequence[ParameterPrior]) -> tuple[dict[str, float], float]:
+    """Values and distance of the last population's particle with the smallest distance."""
+    pop = history.get_population(t=history.max_t)
+    best = min(pop.particles, key=lambda q: q.distance)
+    return {p.path: p.to_value(float(best.parameter[par_name(p.path)])) for p in priors}, float(best.distance)
+
+
 def _write_outputs(out: Path, history, priors, spec, settings: AbcSettings, scenario: Scenario, wall: float,
-                   calibrated_path, targets: TargetSet) -> AbcResult:
+                   calibrated_path, targets: TargetSet, point: str = "mean") -> AbcResult:
     from ..io.provenance import git_revision
     from ..io.store import write_json, write_parquet
 
     populations = _posterior_frames(history, priors)
     last = populations[populations["t"] == history.max_t].reset_index(drop=True)
     w = last["weight"].to_numpy(float)
-    calibrated = {}
+    means = {}
+    best, best_distance = _best_particle(history, priors)
     summary = []
     for p in priors:
         x = last[f"x:{p.path}"].to_numpy(float)
         mean_x = float(np.average(x, weights=w))
-        calibrated[p.path] = p.to_value(mean_x)
+        means[p.path] = p.to_value(mean_x)
         summary.append({"parameter": p.path, "unit": p.unit, "prior_lo": p.lo, "prior_hi": p.hi, "scale": p.scale,
-                        "default": p.default, "posterior_mean": calibrated[p.path],
+                        "default": p.default, "posterior_mean": means[p.path],
                         "q05": p.to_value(_weighted_quantile(x, w, 0.05)),
-                        "q95": p.to_value(_weighted_quantile(x, w, 0.95))})
+                        "q95": p.to_value(_weighted_quantile(x, w, 0.95)), "best_particle": best[p.path]})
     summary_df = pd.DataFrame(summary)
+    calibrated = means if point == "mean" else best
     n_sim = int(history.total_nr_simulations)
     pops = history.get_all_populations()
     budget = {
@@ -354,6 +374,8 @@ def _write_outputs(out: Path, history, priors, spec, settings: AbcSettings, scen
         "epsilons": [float(e) for e in pops.loc[pops["t"] >= 0, "epsilon"]],
         "git_revision": git_revision(), "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "parameters": settings.params,
+        "point_estimate": point,
+        "best_particle_distance": best_distance,
     }
     meta = {"kind": "abc", "settings": settings.to_json(), "budget": budget}
     files = [write_parquet(last, out / "posterior.parquet", metadata=meta),
@@ -381,9 +403,15 @@ def write_calibrated(values: dict[str, float], path: str | Path, *, budget: dict
     from ..io.store import atomic_file
 
     path = Path(path)
+    if budget.get("point_estimate", "mean") == "best":
+        what = ["# Calibrated parameters (discsim calibrate --point best): the particle of the last ABC-SMC population",
+                f"# with the smallest distance ({budget.get('best_particle_distance', float('nan')):.4g}); "
+                "posterior means and 5-95 % ranges are in the run's report."]
+    else:
+        what = ["# Calibrated parameters (discsim calibrate): posterior weighted means of the last ABC-SMC population",
+                "# (log-scaled parameters: weighted mean of log10, i.e. a weighted geometric mean)."]
     lines = [
-        "# Calibrated parameters (discsim calibrate): posterior weighted means of the last ABC-SMC population",
-        "# (log-scaled parameters: weighted mean of log10, i.e. a weighted geometric mean).",
+        *what,
         f"# date: {budget.get('date')}",
         f"# git: {budget.get('git_revision')}",
         f"# scenario: {scenario}",
@@ -526,11 +554,14 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
           f"{budget['wall_time_s']:.0f} s |", "",
           f"Epsilons: {', '.join(f'{e:.3g}' for e in budget['epsilons'])}. Git: `{budget['git_revision']}`, "
           f"{budget['date']}. Patients per particle: {'common' if settings.common_patients else 'fresh'}.", "",
-          "## Parameters (prior range, posterior weighted mean, 5-95 %)", "",
-          "| parameter | unit | scale | prior | default | posterior mean | 5-95 % |", "|---|---|---|---|---|---|---|"]
+          "## Parameters (prior range, posterior weighted mean, 5-95 %, best particle)", "",
+          f"Shipped point estimate: **{budget.get('point_estimate', 'mean')}** "
+          f"(best particle distance {budget.get('best_particle_distance', float('nan')):.4g}).", "",
+          "| parameter | unit | scale | prior | default | posterior mean | 5-95 % | best particle |",
+          "|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples(index=False):
         md.append(f"| `{r.parameter}` | {r.unit} | {r.scale} | {f(r.prior_lo)}–{f(r.prior_hi)} | {f(r.default)} | "
-                  f"{f(r.posterior_mean)} | {f(r.q05)}–{f(r.q95)} |")
+                  f"{f(r.posterior_mean)} | {f(r.q05)}–{f(r.q95)} | {f(r.best_particle)} |")
     md += ["", "![posterior](fig_posterior.png)", "",
            "## Statistics of the last population vs targets", "",
            "| statistic | target | range | simulated (weighted mean) | 5-95 % | inside |", "|---|---|---|---|---|---|"]

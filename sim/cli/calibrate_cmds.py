@@ -175,6 +175,9 @@ def calibrate(
     seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
     weight: Annotated[list[str] | None, typer.Option(help="TARGET_ID=W: weight of a target in the distance (default 1 "
                                                      "each); repeat for several targets.")] = None,
+    point: Annotated[str, typer.Option(help="Point estimate written to the calibrated file: mean (posterior weighted "
+                                            "mean) or best (the last population's particle with the smallest "
+                                            "distance).")] = "mean",
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
     from ..calibration.abc import AbcSettings, CalibrationError, require_pyabc, run_abc
@@ -191,6 +194,8 @@ def calibrate(
     names = _params(params)
     if names is not None:
         settings.params = names
+    if point not in ("mean", "best"):
+        fail(f"--point {point!r}: expected mean or best")
     for item in weight or []:
         tid, sep, value = item.partition("=")
         try:
@@ -214,7 +219,7 @@ def calibrate(
         client = Client(scheduler, timeout="30s")
     try:
         result = run_abc(scen, out, settings, resume=resume, client=client, calibrated_path=calibrated,
-                         log=lambda m: console.print(m))
+                         log=lambda m: console.print(m), point=point)
     except CalibrationError as exc:
         fail(str(exc))
     b = result.budget

@@ -65,6 +65,23 @@ def test_abc_tiny_end_to_end_and_resume(tmp_path):
     stats = pd.read_csv(out / "posterior_statistics.csv")
     assert np.isfinite(stats["sim_mean"]).any()
     assert not stats["stat_key"].str.startswith("regression_prob_").any()  # 20 days: unreachable, dropped
+    # the same finished run, shipping the best particle instead of the mean (outputs rewritten, no simulation)
+    r3 = run_abc(None, out, AbcSettings(populations=2), resume=True, point="best")
+    assert r3.budget["model_simulations"] == b["model_simulations"]
+    last = pd.read_parquet(out / "posterior.parquet")
+    import pyabc
+
+    pop = pyabc.History(f"sqlite:///{out / 'abc.db'}").get_population(t=1)
+    best = min(pop.particles, key=lambda q: q.distance)
+    assert r3.budget["best_particle_distance"] == pytest.approx(best.distance)
+    cal_best = read_calibrated(out / "calibrated.toml")
+    assert any(np.isclose(last[p], cal_best[p]).any() for p in PARAMS)  # a particle of the last population
+    for p in PARAMS:
+        assert cal_best[p] == pytest.approx(best.parameter[p.replace(".", "__")])
+    assert "--point best" in (out / "calibrated.toml").read_text()
+    assert "Shipped point estimate: **best**" in (out / "report.md").read_text()
+    with pytest.raises(CalibrationError, match="point"):
+        run_abc(None, out, AbcSettings(populations=2), resume=True, point="median")
 
 
 def test_calibrate_cli_bad_inputs_exit_2(tmp_path):
