@@ -483,9 +483,9 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     z = lambda v: (v - centre) / comp["scale"].to_numpy()  # noqa: E731
     ax.barh(y, z(comp["target_hi"]) - z(comp["target_lo"]), left=z(comp["target_lo"]), height=0.6, color="0.85",
             label="target range")
-    ax.errorbar(z(comp["sim_mean"]), y, xerr=[z(comp["sim_mean"]) - z(comp["sim_q05"]),
-                                               z(comp["sim_q95"]) - z(comp["sim_mean"])],
-                fmt="o", color="C3", ms=4, capsize=2, label="posterior sims: weighted mean, 5-95 %")
+    # range and mean drawn separately: with few effective particles the weighted mean can lie outside 5-95 %
+    ax.hlines(y, z(comp["sim_q05"]), z(comp["sim_q95"]), color="C3", lw=1.2)
+    ax.plot(z(comp["sim_mean"]), y, "o", color="C3", ms=4, label="posterior sims: weighted mean, 5-95 %")
     ax.axvline(0, color="0.4", lw=0.8)
     ax.set_yticks(y, comp["stat_key"], fontsize=7)
     ax.set_xlabel("(simulated − target) / target scale")
@@ -505,9 +505,8 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
         yy = np.arange(len(assoc))[::-1]
         ax.barh(yy, assoc["target_hi"] - assoc["target_lo"], left=assoc["target_lo"], height=0.6, color="0.85",
                 label="review sign as ρ interval")
-        ax.errorbar(assoc["sim_mean"], yy, xerr=[assoc["sim_mean"] - assoc["sim_q05"],
-                                                 assoc["sim_q95"] - assoc["sim_mean"]],
-                    fmt="o", color="C0", capsize=2, label="simulated Spearman ρ (5-95 %)")
+        ax.hlines(yy, assoc["sim_q05"], assoc["sim_q95"], color="C0", lw=1.2)
+        ax.plot(assoc["sim_mean"], yy, "o", color="C0", label="simulated Spearman ρ (5-95 %)")
         labels = [f"{k.split('[', 1)[1].rstrip(']')} ({int(v):+d})" for k, v in zip(assoc["stat_key"], assoc["target"])]
         ax.set_yticks(yy, labels)
         ax.axvline(0, color="0.4", lw=0.8)
