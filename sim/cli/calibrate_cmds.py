@@ -180,7 +180,7 @@ def calibrate(
                                             "distance).")] = "mean",
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
-    from ..calibration.abc import AbcSettings, CalibrationError, require_pyabc, run_abc
+    from ..calibration.abc import POINTS, AbcSettings, CalibrationError, require_pyabc, run_abc
     from ..scenario import load_scenario
 
     try:
@@ -194,16 +194,17 @@ def calibrate(
     names = _params(params)
     if names is not None:
         settings.params = names
-    if point not in ("mean", "best"):
-        fail(f"--point {point!r}: expected mean or best")
+    if point not in POINTS:
+        fail(f"--point {point!r}: expected one of {', '.join(POINTS)}")
     for item in weight or []:
-        tid, sep, value = item.partition("=")
+        tid, sep, value = (part.strip() for part in item.partition("="))
         try:
-            settings.weights[tid.strip()] = float(value)
+            w = float(value)
         except ValueError:
-            sep = ""
-        if not sep or not tid.strip():
+            w = None
+        if not (sep and tid) or w is None:
             fail(f"--weight {item!r}: expected TARGET_ID=NUMBER, e.g. sciatica_trial_leg_vas_itt=3")
+        settings.weights[tid] = w
     if resume and weight:
         fail("--weight cannot change on --resume (the stored run keeps its distance)")
     if resume:

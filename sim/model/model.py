@@ -220,10 +220,11 @@ class DiscModel(mesa.Model):
         # 1. sources
         self.fields.clear_sources()
         src = self.fields.sources.reshape(len(CYTOKINES), -1)
+        viability = self.disc_cell_viability()
         K.disc_cell_sources(
             material, flat, src, self._disc_rates, self._mmp_max,
             self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp,
-            self.config.patient.disc_cell_activity, self.disc_cell_viability(),
+            self.config.patient.disc_cell_activity, viability,
             mac.pos, self._occupied,
         )
         if self._il10_bg_source:
@@ -239,7 +240,7 @@ class DiscModel(mesa.Model):
         grad = np.empty((mac.n, 2))
         recruits = K.macrophage_step(
             mac.pos, mac.phen, mac.age_h, mac.engulfed_um3, alive, flat, self.fields["chemo"], material,
-            self.disc_cell_viability(), self._walkable, self._counts, grad, self.section.vessel_index,
+            viability, self._walkable, self._counts, grad, self.section.vessel_index,
             self._influx_h, self._rec.basal_fraction, self._rec.chemo_half_max_pg_ml,
             float(material.sum()) / self._material0_sum, kin, self.rng,
         )
