@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,10 @@ def run_sensitivity(
     return result
 
 
+#: Morris plot: parameters whose μ* is below this fraction of the panel's largest are listed, not labelled
+LABEL_FRACTION = 0.05
+
+
 def _labels(df: pd.DataFrame) -> list[str]:
     return [short_name(p) for p in df["parameter"]]
 
@@ -248,7 +253,8 @@ def _place_labels(xs, ys, labels, lim: float) -> list[tuple[tuple[float, float],
 
 
 def plot_morris(indices: pd.DataFrame, path: str | Path, output_days: dict[str, float] | None = None) -> Path:
-    """μ*–σ scatter per output, every point labelled, with the μ* confidence interval as a horizontal bar."""
+    """μ*–σ scatter per output with the μ* confidence interval as a horizontal bar; points with μ* ≥
+    ``LABEL_FRACTION`` of the panel's largest are labelled, the others listed in the corner."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -261,7 +267,13 @@ def plot_morris(indices: pd.DataFrame, path: str | Path, output_days: dict[str, 
         ax.errorbar(df["mu_star"], df["sigma"], xerr=df["mu_star_conf"], fmt="o", color="C0", ecolor="0.7",
                     capsize=2)
         lim = max(float(df["mu_star"].max()), float(df["sigma"].max()), 1e-12) * 1.15
-        for (x, y), (tx, ty), lab in _place_labels(df["mu_star"], df["sigma"], _labels(df), lim):
+        # label the influential parameters; the rest crowd the origin and are listed in a corner instead
+        big = df["mu_star"] >= LABEL_FRACTION * float(df["mu_star"].max())
+        if (~big).any():
+            rest = textwrap.fill(", ".join(_labels(df[~big])), 60)
+            ax.text(0.98, 0.02, f"μ* < {LABEL_FRACTION:.0%} of the largest (not labelled):\n{rest}",
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+        for (x, y), (tx, ty), lab in _place_labels(df["mu_star"][big], df["sigma"][big], _labels(df[big]), lim):
             right = x > 0.55 * lim
             ax.annotate(lab, (x, y), xytext=(tx, ty), textcoords="data", fontsize=8,
                         ha="right" if right else "left", va="bottom",
