@@ -167,6 +167,14 @@ class DiscModel(mesa.Model):
                           ("il8", dc.il8_pg_per_cell_h), ("tgfb", dc.tgfb_pg_per_cell_h),
                           ("chemo", dc.chemo_pg_per_cell_h)):
             self._disc_rates[CYTOKINES.index(name)] = val * per_s
+        # the patient's disc-cell activity scales the NF-κB programme (TNF-α, IL-6, IL-8, CCL2); IL-1β release
+        # needs a second, inflammasome signal and TGF-β is stored latent in the matrix, so each has its own
+        # patient multiplier instead
+        pt = scenario.patient
+        for name, mult in (("tnf", pt.disc_cell_activity), ("il6", pt.disc_cell_activity),
+                           ("il8", pt.disc_cell_activity), ("chemo", pt.disc_cell_activity),
+                           ("il1b", pt.np_il1b_expression), ("tgfb", pt.np_tgfb_expression)):
+            self._disc_rates[CYTOKINES.index(name)] *= mult
         self._mmp_max = dc.mmp3_max_pg_per_cell_h * per_s
         self._chemo_per_mmp = dc.chemo_per_mmp / 3600.0
         self._rec = p.recruitment
@@ -223,8 +231,7 @@ class DiscModel(mesa.Model):
         viability = self.disc_cell_viability()
         K.disc_cell_sources(
             material, flat, src, self._disc_rates, self._mmp_max,
-            self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp,
-            self.config.patient.disc_cell_activity, viability,
+            self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp, viability,
             mac.pos, self._occupied,
         )
         if self._il10_bg_source:

@@ -118,13 +118,28 @@ class Patient(_Strict):
     )
     disc_cell_activity: float = calibrated(
         1.0, unit="multiplier", prior=(0.25, 4.0), ge=0, le=20,
-        description="Patient multiplier on constitutive disc-cell secretion (IL-1β, IL-6, IL-8, TGF-β, chemoattractant).",
+        description="Patient multiplier on the disc cells' constitutive NF-κB programme: TNF-α, IL-6, IL-8 and "
+        "chemoattractant (IL-1β and TGF-β have their own multipliers, np_il1b_expression and np_tgfb_expression).",
     )
     np_cell_survival: float = calibrated(
         1.0, unit="multiplier", prior=(0.25, 4.0), gt=0, le=20,
         description="Patient multiplier on the NP-cell viability half-life in the fragment "
         "(parameters.disc_cells.viability_half_life_days): how long this patient's herniated NP keeps secreting.",
         note="the apoptotic / viable fraction of herniated NP cells varies widely between patients (qualitative)",
+    )
+    np_il1b_expression: float = calibrated(
+        1.0, unit="multiplier", prior=(0.25, 4.0), ge=0, le=20,
+        description="Patient multiplier on the NP cells' own IL-1β (not scaled by disc_cell_activity: IL-1β release "
+        "needs a second, inflammasome signal).",
+        note="disc IL-1β expression varies between patients independently of other cytokines (IL1A/IL1B/IL1RN "
+        "polymorphisms are associated with disc degeneration; qualitative)",
+    )
+    np_tgfb_expression: float = calibrated(
+        1.0, unit="multiplier", prior=(0.25, 4.0), ge=0, le=20,
+        description="Patient multiplier on the NP cells' own (latent) TGF-β (not scaled by disc_cell_activity: TGF-β "
+        "is stored latent in the matrix, not part of the NF-κB programme).",
+        note="matrix-bound latent TGF-β content varies between discs independently of their cytokine output "
+        "(qualitative)",
     )
     dehydration_fraction: float = calibrated(
         0.1, unit="fraction", prior=(0.0, 0.6), ge=0, lt=1,

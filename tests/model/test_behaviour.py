@@ -135,3 +135,23 @@ def test_mesa_agents_are_handles_over_the_arrays():
     for _ in range(24 * 3):
         m.step()
     assert {h.cell_id for h in m.agents} == set(m.macrophages.uid.tolist())
+
+
+def test_disc_cell_activity_scales_the_nf_kb_programme_and_expression_keys_their_own_cytokine():
+    """Without macrophages every field is linear in the NP sources: doubling a multiplier doubles exactly the
+    cytokines it scales and leaves the others bit-identical."""
+    no_mac = (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),)
+    base = _ts("protrusion", 10, 1, no_mac)
+    act = _ts("protrusion", 10, 1, no_mac + (("patient.disc_cell_activity", 2.0),))
+    il1b = _ts("protrusion", 10, 1, no_mac + (("patient.np_il1b_expression", 2.0),))
+    tgfb = _ts("protrusion", 10, 1, no_mac + (("patient.np_tgfb_expression", 2.0),))
+    fields = ("tnf", "il1b", "il6", "il8", "tgfb")
+    scaled = {"activity": ({"tnf", "il6", "il8"}, act), "il1b": ({"il1b"}, il1b), "tgfb": ({"tgfb"}, tgfb)}
+    for name, (which, ts) in scaled.items():
+        for c in fields:
+            col = f"{c}_fragment_pg_ml"
+            assert base[col].iloc[-1] > 0
+            if c in which:
+                np.testing.assert_allclose(ts[col].to_numpy(), 2.0 * base[col].to_numpy(), rtol=1e-9, err_msg=name)
+            else:
+                np.testing.assert_array_equal(ts[col].to_numpy(), base[col].to_numpy(), err_msg=f"{name}: {c}")
