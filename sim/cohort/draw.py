@@ -93,16 +93,22 @@ def draw_patient(scenario: Scenario, k: int, *, root: int | None = None, days: f
 
     patient = scenario.patient.model_dump()
     variability = spec.patient
-    for name in Patient.model_fields:
-        dist = getattr(variability, name)
-        if dist is None:
-            continue
-        value = dist.draw(_effect_rng(effects_ss, name))
-        if name != "herniation_type":
-            value = clip_to_field(Patient, name, float(value))
-        patient[name] = value
+    # the type first: [cohort.by_type.<type>] distributions replace [cohort.patient]'s for that type. Every key
+    # draws from its own stream, so the order of the draws does not change any value.
+    if variability.herniation_type is not None:
+        patient["herniation_type"] = variability.herniation_type.draw(_effect_rng(effects_ss, "herniation_type"))
     htype = str(getattr(patient["herniation_type"], "value", patient["herniation_type"]))
     patient["herniation_type"] = htype
+    typed = {t.value: d for t, d in spec.by_type.items()}.get(htype)
+    for name in Patient.model_fields:
+        if name == "herniation_type":
+            continue
+        dist = getattr(typed, name, None) if typed is not None else None
+        if dist is None:
+            dist = getattr(variability, name)
+        if dist is None:
+            continue
+        patient[name] = clip_to_field(Patient, name, float(dist.draw(_effect_rng(effects_ss, name))))
 
     breach = False
     if spec.breach is not None:

@@ -217,14 +217,18 @@ def _numeric_checker(model: type[BaseModel], name: str):
     return AfterValidator(check)
 
 
-def _patient_variability_fields() -> dict[str, Any]:
+def _patient_variability_fields(*, with_type: bool = True) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, info in Patient.model_fields.items():
         if name == "herniation_type":
+            if not with_type:
+                continue
             kind: Any = Annotated[TypeDistribution | None, AfterValidator(_check_type_labels)]
         else:
             kind = Annotated[NumericDistribution | None, _numeric_checker(Patient, name)]
-        desc = f"Distribution of patient.{name} across the cohort (unset: the [patient] value for everyone)."
+        desc = (f"Distribution of patient.{name} across the cohort (unset: the [patient] value for everyone)."
+                if with_type else
+                f"Distribution of patient.{name} for patients of this type (unset: the [cohort.patient] one).")
         if info.description:
             desc += f" {info.description}"
         fields[name] = (kind, Field(None, description=desc))
@@ -238,6 +242,14 @@ PatientVariability = create_model(
     __base__=_Strict,
     __doc__="Distributions of the patient random effects (keys of [patient]).",
     **_patient_variability_fields(),
+)
+
+#: Per-type distributions: the same keys as [cohort.patient] except herniation_type (which they condition on).
+TypeVariability = create_model(
+    "TypeVariability",
+    __base__=_Strict,
+    __doc__="Distributions of patient random effects for one herniation type; they replace [cohort.patient]'s.",
+    **_patient_variability_fields(with_type=False),
 )
 
 RimExposureDistribution = Annotated[NumericDistribution, _numeric_checker(Patient, "rim_exposure")]
@@ -286,13 +298,23 @@ class CohortSpec(_Strict):
         description="Per herniation type, a distribution of rim exposure (fraction) replacing the type default.",
     )
     breach: Breach | None = Field(None, description="Optional breach of contained herniations.")
+    by_type: dict[HerniationType, TypeVariability] = Field(  # type: ignore[valid-type]
+        default_factory=dict,
+        description="Per herniation type, distributions of [patient] keys that replace those of [cohort.patient] "
+        "for patients of that type (e.g. [cohort.by_type.protrusion] dehydration_fraction = {...}).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
         problems = []
-        if self.patient.rim_exposure is not None and (self.rim_exposure_by_type or self.breach):
+        typed_rim = self.rim_exposure_by_type or self.breach
+        if self.patient.rim_exposure is not None and typed_rim:
             problems.append("give rim exposure either as patient.rim_exposure or per type "
                             "(rim_exposure_by_type / breach), not both")
+        for htype, dists in self.by_type.items():
+            if dists.rim_exposure is not None and typed_rim:
+                problems.append(f"by_type.{htype.value}.rim_exposure: give rim exposure per type either there or in "
+                                "rim_exposure_by_type / breach, not both")
         if problems:
             raise ValueError("; ".join(problems))
         return self

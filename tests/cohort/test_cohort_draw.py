@@ -88,3 +88,40 @@ typo_key = { dist = "fixed", value = 1 }
         assert path in paths, (path, [str(p) for p in err.value.problems])
         assert paths[path].line is not None
     assert "protrusio" in paths["cohort.patient.herniation_type"].message
+
+
+def test_by_type_distributions_replace_the_general_ones_for_that_type_only(scen):
+    """[cohort.by_type.protrusion] wins over [cohort.patient] for protrusions only; everything else is unchanged."""
+    typed = parse_scenario(SMALL_COHORT.replace("[cohort.breach]", 'dehydration_fraction = { dist = "fixed", value = 0.05 }\n'
+                                                "[cohort.breach]")
+                           + '[cohort.by_type.protrusion]\ndehydration_fraction = { dist = "fixed", value = 0.3 }\n')
+    pts = draw_cohort(typed, 40)
+    base = draw_cohort(scen, 40)
+    kinds = {p.effects["herniation_type"] for p in pts}
+    assert kinds == {"protrusion", "sequestration"}
+    for p, b in zip(pts, base):
+        want = 0.3 if p.effects["herniation_type"] == "protrusion" else 0.05
+        assert p.effects["dehydration_fraction"] == want
+        assert p.scenario.patient.dehydration_fraction == want
+        # every other effect (the type included) is the patient's own, with or without the per-type section
+        same = {k: v for k, v in p.effects.items() if k != "dehydration_fraction"}
+        assert same == {k: v for k, v in b.effects.items() if k != "dehydration_fraction"}
+
+
+def test_by_type_section_is_validated_with_paths():
+    bad = SMALL_COHORT + """
+[cohort.by_type.protrusio]
+dehydration_fraction = { dist = "fixed", value = 0.3 }
+[cohort.by_type.sequestration]
+herniation_type = { dist = "fixed", value = "bulging" }
+dehydration_fraction = { dist = "uniform", low = 0.1, high = 1.5 }
+"""
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(bad)
+    text = "\n".join(str(p) for p in err.value.problems)
+    assert "cohort.by_type.protrusio" in text
+    assert "cohort.by_type.sequestration.herniation_type" in text  # the type cannot depend on itself
+    assert "cohort.by_type.sequestration.dehydration_fraction" in text  # 1.5 is above the key's bound (< 1)
+    clash = SMALL_COHORT + '\n[cohort.by_type.protrusion]\nrim_exposure = { dist = "fixed", value = 0.2 }\n'
+    with pytest.raises(ScenarioError, match="rim exposure"):
+        parse_scenario(clash)  # SMALL_COHORT already has a breach for protrusions
