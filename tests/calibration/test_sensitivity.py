@@ -70,3 +70,28 @@ def test_sensitivity_bad_inputs_exit_2(tmp_path):
     assert r.invoke(app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--params", "parameters.nope"]).exit_code == 2
     assert r.invoke(app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--method", "sobol", "--n", "6"]).exit_code == 2
     assert r.invoke(app, ["sensitivity", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]).exit_code == 2
+
+
+def test_morris_labels_sit_on_no_other_point_and_no_other_label():
+    """The volume panel of the shipped Morris run: two points at the same σ, the right one's right-aligned label
+    spanning the left one. No label box may cover another point or overlap another label."""
+    from sim.calibration.sensitivity import _place_labels
+
+    xs, ys = [0.458, 0.274, 0.165, 0.097, 0.054], [0.456, 0.457, 0.229, 0.146, 0.104]
+    labels = ["recruitment.monocyte_influx_per_site_per_day", "tissue.mmp_degradation_per_day", "lifespan.m2_days",
+              "polarization.m1_to_m2_per_day", "phagocytosis.volume_um3_per_h"]
+    lim = 0.527
+    out = _place_labels(xs, ys, labels, lim)
+    char_w, text_h = 0.012 * lim, 0.03 * lim
+    boxes = []
+    for (x, y), (tx, ty), lab in out:
+        right = x > 0.55 * lim
+        x0, x1 = (tx - char_w * len(lab), tx) if right else (tx, tx + char_w * len(lab))
+        boxes.append((x0, x1, ty, ty + text_h, (x, y)))
+    for x0, x1, y0, y1, own in boxes:
+        for px, py in zip(xs, ys):
+            if (px, py) != own:
+                assert not (x0 <= px <= x1 and y0 - 0.01 * lim <= py <= y1), (own, (px, py))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]), (a[4], b[4])
