@@ -238,19 +238,20 @@ def _place_labels(xs, ys, labels, lim: float) -> list[tuple[tuple[float, float],
     """Label positions: beside each point, moved up while the box would overlap an already placed label or
     cover another point (a label sitting on a point reads as that point's label)."""
     char_w, line_h, dot = 0.012 * lim, 0.045 * lim, 0.015 * lim
-    points = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
-    # (x_left, x_right, y_bottom, height) of what a label box must not overlap: placed labels and every point
-    placed: list[tuple[float, float, float, float]] = [(x - dot, x + dot, y - line_h / 2, line_h) for x, y in points]
+    pts = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+    # boxes (x_left, x_right, y_bottom, height) a label must not overlap: every other point, every placed label
+    dots = [(x - dot, x + dot, y - line_h / 2, line_h) for x, y in pts]
+    placed: list[tuple[float, float, float, float]] = []
     out = []
-    for x, y, lab in sorted(zip(xs, ys, labels, strict=True), key=lambda t: (t[1], t[0])):
-        x, y = float(x), float(y)
+    for i in sorted(range(len(pts)), key=lambda j: (pts[j][1], pts[j][0])):
+        (x, y), lab = pts[i], labels[i]
         width = char_w * len(lab)
         right = x > 0.55 * lim
         x0, x1 = (x - width, x) if right else (x, x + width)
         ty = y + 0.01 * lim
-        own = (x - dot, x + dot, y - line_h / 2, line_h)
+        obstacles = [d for j, d in enumerate(dots) if j != i]
         while any(a < x1 and x0 < b and yy < ty + line_h * 0.8 and ty < yy + h
-                  for a, b, yy, h in placed if (a, b, yy, h) != own):
+                  for a, b, yy, h in obstacles + placed):
             ty += line_h
         placed.append((x0, x1, ty, line_h * 0.8))
         out.append(((x, y), (x - 0.01 * lim if right else x + 0.01 * lim, ty), lab))

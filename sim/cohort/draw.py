@@ -103,7 +103,7 @@ def draw_patient(scenario: Scenario, k: int, *, root: int | None = None, days: f
     for name in Patient.model_fields:
         if name == "herniation_type":
             continue
-        dist = getattr(typed, name, None) if typed is not None else None
+        dist = getattr(typed, name, None)  # typed may be None: no per-type section for this type
         if dist is None:
             dist = getattr(variability, name)
         if dist is None:

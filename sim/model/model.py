@@ -162,19 +162,16 @@ class DiscModel(mesa.Model):
         cells_per_ml = p.disc_cells.density_per_mm3 * 1e3
         per_s = cells_per_ml / 3600.0  # pg/cell/h -> pg/mL/s at full material
         dc = p.disc_cells
-        self._disc_rates = np.zeros(len(CYTOKINES))
-        for name, val in (("tnf", dc.tnf_pg_per_cell_h), ("il1b", dc.il1b_pg_per_cell_h), ("il6", dc.il6_pg_per_cell_h),
-                          ("il8", dc.il8_pg_per_cell_h), ("tgfb", dc.tgfb_pg_per_cell_h),
-                          ("chemo", dc.chemo_pg_per_cell_h)):
-            self._disc_rates[CYTOKINES.index(name)] = val * per_s
-        # the patient's disc-cell activity scales the NF-κB programme (TNF-α, IL-6, IL-8, CCL2); IL-1β release
-        # needs a second, inflammasome signal and TGF-β is stored latent in the matrix, so each has its own
-        # patient multiplier instead
+        # constitutive NP secretion × the patient's multiplier: disc-cell activity scales the NF-κB programme
+        # (TNF-α, IL-6, IL-8, CCL2); IL-1β release needs a second, inflammasome signal and TGF-β is stored latent
+        # in the matrix, so each has its own patient multiplier instead
         pt = scenario.patient
-        for name, mult in (("tnf", pt.disc_cell_activity), ("il6", pt.disc_cell_activity),
-                           ("il8", pt.disc_cell_activity), ("chemo", pt.disc_cell_activity),
-                           ("il1b", pt.np_il1b_expression), ("tgfb", pt.np_tgfb_expression)):
-            self._disc_rates[CYTOKINES.index(name)] *= mult
+        act = pt.disc_cell_activity
+        patient_factor = {"tnf": act, "il6": act, "il8": act, "chemo": act,
+                          "il1b": pt.np_il1b_expression, "tgfb": pt.np_tgfb_expression}
+        self._disc_rates = np.zeros(len(CYTOKINES))
+        for name, mult in patient_factor.items():
+            self._disc_rates[CYTOKINES.index(name)] = getattr(dc, f"{name}_pg_per_cell_h") * per_s * mult
         self._mmp_max = dc.mmp3_max_pg_per_cell_h * per_s
         self._chemo_per_mmp = dc.chemo_per_mmp / 3600.0
         self._rec = p.recruitment
