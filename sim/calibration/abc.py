@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..io.store import save_figure
 from ..scenario import Scenario
 from .cohort_adapter import STAND_IN_SAMPLE_DAY, simulate_cohort
 from .sensitivity import DEFAULT_PARAMETERS, short_name
@@ -494,7 +495,7 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
             ax.annotate("no value", (0, yi), xytext=(4, -3), textcoords="offset points", fontsize=7, color="0.4")
     ax.set_title("Simulated statistics vs targets (last population)", pad=28)
     ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
-    fig.savefig(out / "fig_targets.png", dpi=110)
+    save_figure(fig, out / "fig_targets.png", dpi=110)
     plt.close(fig)
     files.append(out / "fig_targets.png")
 
@@ -514,7 +515,7 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
         ax.set_xlabel("Spearman ρ with leg VAS at the sample")
         ax.set_title("Association with pain vs the review's signs", pad=28)
         ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
-        fig.savefig(out / "fig_associations.png", dpi=110)
+        save_figure(fig, out / "fig_associations.png", dpi=110)
         plt.close(fig)
         files.append(out / "fig_associations.png")
 
@@ -536,7 +537,7 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle("Posterior marginals (weighted; dotted: prior)", fontsize=10)
-    fig.savefig(out / "fig_posterior.png", dpi=110)
+    save_figure(fig, out / "fig_posterior.png", dpi=110)
     plt.close(fig)
     files.append(out / "fig_posterior.png")
 

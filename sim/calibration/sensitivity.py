@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..io.store import save_figure
 from ..scenario import Scenario
 from .cohort_adapter import draw_patients, run_patients
 from .targets import ParameterPrior, parameter_prior
@@ -185,7 +186,7 @@ def run_sensitivity(
 ) -> SensitivityResult:
     """Design, evaluate (resumable parts in ``OUT/parts``), analyse, and write indices, design and plots."""
     from ..io.provenance import provenance
-    from ..io.store import write_json, write_parquet
+    from ..io.store import atomic_file, write_json, write_parquet
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -211,7 +212,8 @@ def run_sensitivity(
             "output_days": output_days, "n_points": len(X), "n_runs": len(X) * patients_per_point,
             "notes": notes, "wall_time_s": round(result.wall_time_s, 2), **provenance()}
     write_parquet(indices, out / "indices.parquet", metadata=meta)
-    indices.to_csv(out / "indices.csv", index=False)
+    with atomic_file(out / "indices.csv") as tmp:
+        indices.to_csv(tmp, index=False)
     write_parquet(design.merge(outputs, on="point"), out / "design.parquet", metadata=meta)
     write_json(meta, out / "manifest.json")
     (plot_morris if method == "morris" else plot_sobol)(indices, out / f"{method}.png", output_days)
@@ -291,7 +293,7 @@ def plot_morris(indices: pd.DataFrame, path: str | Path, output_days: dict[str, 
         ax.set_ylabel("σ (non-linearity / interactions)")
         ax.set_title(f"Morris: {_output_title(name, output_days)}")
         ax.legend(loc="upper left", fontsize=8)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return Path(path)
 
@@ -319,7 +321,7 @@ def plot_sobol(indices: pd.DataFrame, path: str | Path, output_days: dict[str, f
         ax.set_xlabel("Sobol index (95% CI)")
         ax.set_title(f"Sobol: {_output_title(name, output_days)}", pad=24)
         ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
     return Path(path)
 

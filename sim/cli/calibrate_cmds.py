@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import app
-from ._common import check_out_dir, console, fail, input_errors_exit_2
+from ._common import OverwriteOpt, claim_out, console, fail, input_errors_exit_2, note, styled
 
 _STATUS_STYLE = {"inside": "green", "reproduced": "green", "consistent": "yellow", "outside": "red",
                  "not reproduced": "red", "undetermined": "yellow", "not simulated": "dim"}
@@ -52,9 +52,11 @@ def validate(
     rodent_time_scale: Annotated[float, typer.Option(help="Model days per rodent day for the kinetics targets.", min=0)] = 1.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = 20200701,
+    overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """Compare a cohort with every calibration target: validation.csv and validation.md."""
     from rich.table import Table
+    from rich.text import Text
 
     from ..calibration.stats import CohortError, StatsConfig, compute_statistics, load_cohort
     from ..calibration.targets import TargetsError, load_targets
@@ -67,7 +69,8 @@ def validate(
     except (CohortError, TargetsError) as exc:
         fail(str(exc))
     out = out if out is not None else cohort_dir
-    check_out_dir(out)
+    if out.absolute() != cohort_dir.absolute():
+        claim_out(out, "validation", overwrite)
     config = StatsConfig(regression_threshold=regression_threshold, resolution_threshold=resolution_threshold,
                          infiltrate_threshold_per_cm2=infiltrate_threshold,
                          entry="sample_day" if entry_day is None else float(entry_day),
@@ -99,7 +102,7 @@ def validate(
         si = format_range(r.sim_lo, r.sim_hi)
         style = _STATUS_STYLE.get(r.status, "")
         rt.add_row(r.target_id, r.item, f"{tv} [{rng}]" if rng else tv, f"{sv} [{si}]" if si else sv,
-                   str(r.n) if r.n else "", f"[{style}]{r.status}[/]" if style else r.status)
+                   str(r.n) if r.n else "", Text(r.status, style=style))
     console.print(rt)
     console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()))
     console.print(f"wrote {csv} and {md}")
@@ -118,6 +121,7 @@ def sensitivity(
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0 = in this process].")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
     seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = 0,
+    overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """Global sensitivity (SALib) of leg VAS at 12 weeks and volume fraction at 1 year; resumable."""
     from ..calibration.sensitivity import METHODS, run_sensitivity
@@ -129,7 +133,7 @@ def sensitivity(
         fail(f"--n must be a power of 2 for Sobol, got {n}")
     names = _params(params)
     scen = load_scenario(scenario)
-    check_out_dir(out)
+    claim_out(out, "sensitivity", overwrite)
     client = None
     if scheduler:
         from distributed import Client
@@ -145,12 +149,12 @@ def sensitivity(
 
         result = run_sensitivity(scen, out, method=method, params=names, n=n, patients_per_point=patients_per_point,
                                  days=days, seed=seed, workers=_workers(workers), client=client, progress=progress)
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    for message in result.notes:
+        note(message)
     key = "mu_star" if method == "morris" else "ST"
     for name, df in result.indices.groupby("output", sort=False):
         top = df.sort_values(key, ascending=False).head(5)
-        console.print(f"[bold]{name}[/] top {key}: " + ", ".join(f"{p} {v:.3g}" for p, v in zip(top["parameter"], top[key])))
+        console.print(styled(str(name), "bold", f" top {key}: " + ", ".join(f"{p} {v:.3g}" for p, v in zip(top["parameter"], top[key]))))
     console.print(f"wrote {out}/: indices.parquet, indices.csv, design.parquet, manifest.json, {method}.png "
                   f"({len(result.design)} points × {patients_per_point} patients, {result.wall_time_s:.0f} s)")
 
@@ -178,6 +182,7 @@ def calibrate(
     point: Annotated[str, typer.Option(help="Point estimate written to the calibrated file: mean (posterior weighted "
                                             "mean) or best (the last population's particle with the smallest "
                                             "distance).")] = "mean",
+    overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
     from ..calibration.abc import POINTS, AbcSettings, CalibrationError, require_pyabc, run_abc
@@ -187,7 +192,6 @@ def calibrate(
         require_pyabc()
     except CalibrationError as exc:
         fail(str(exc))
-    check_out_dir(out)
     settings = AbcSettings(patients=patients, days=days, seed=seed, population_size=particles,
                            populations=populations, min_epsilon=min_epsilon, workers=_workers(workers),
                            common_patients=common_patients)
@@ -213,6 +217,7 @@ def calibrate(
         if scenario is None:
             fail("give a SCENARIO (or --resume to continue the run in --out)")
         scen = load_scenario(scenario)
+    claim_out(out, "calibration", overwrite)
     client = None
     if scheduler:
         from distributed import Client
@@ -224,8 +229,8 @@ def calibrate(
     except CalibrationError as exc:
         fail(str(exc))
     b = result.budget
-    console.print(f"[green]done[/]: {b['populations']} populations × {b['population_size']} particles, "
-                  f"{b['simulated_patients']} simulated patients, {b['wall_time_s']:.0f} s")
+    console.print(styled("done", "green", f": {b['populations']} populations × {b['population_size']} particles, "
+                         f"{b['simulated_patients']} simulated patients, {b['wall_time_s']:.0f} s"))
     for k, v in result.calibrated.items():
         console.print(f"  {k} = {v:.4g}")
     console.print(f"wrote {out}/: posterior.parquet, populations.parquet, report.md, figures; "

@@ -9,8 +9,8 @@ import typer
 
 from ..scenario import load_scenario
 from . import app
-from ._common import check_out_dir, console, err_console, fail, input_errors_exit_2
-from ._common import progress_bar
+from ._common import OverwriteOpt, claim_out, console, default_out, err_console, fail, input_errors_exit_2, note
+from ._common import progress_bar, styled
 
 WorkersOpt = Annotated[
     int | None,
@@ -23,6 +23,7 @@ SchedulerOpt = Annotated[
 ]
 RetriesOpt = Annotated[int, typer.Option("--retries", help="Extra attempts for a failing run.", min=0)]
 PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the figures when done.")]
+OverwriteFlag = Annotated[bool, OverwriteOpt]
 
 
 def _check_parallel(workers: int | None, scheduler: str | None) -> None:
@@ -48,8 +49,8 @@ class _Bar:
     def __call__(self, outcome, n_finished: int, n_total: int) -> None:
         if outcome.status == "failed":
             self.failed += 1
-            self.bar.console.print(f"[red]failed[/] {outcome.key} after {outcome.attempts} attempt(s): "
-                                   f"{outcome.error}")
+            self.bar.console.print(styled("failed", "red", f" {outcome.key} after {outcome.attempts} attempt(s): "
+                                          f"{outcome.error}"))
         self.bar.update(self.task, completed=n_finished)
 
 
@@ -70,11 +71,12 @@ def cohort(
                                              "[default: runs/<scenario name>-cohort].")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
-    days: Annotated[float | None, typer.Option(help="Simulated days per patient (overrides cohort.days).",
-                                               min=0.0)] = None,
+    days: Annotated[float | None, typer.Option(help="Simulated days per patient, a whole number 1-3650 "
+                                               "(overrides cohort.days).")] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed (overrides cohort.seed).", min=0)] = None,
     retries: RetriesOpt = 2,
     plot: PlotOpt = True,
+    overwrite: OverwriteFlag = False,
 ) -> None:
     """Simulate a virtual cohort: patients.parquet, trajectories.parquet, manifest.json (+ figures).
 
@@ -82,32 +84,34 @@ def cohort(
     """
     from ..cohort import run_cohort
     from ..cohort.draw import cohort_days
+    from ..limits import check_count, check_run_budget
+    from .run_cmds import _check_cohort_draws, resolve_days
 
     _check_parallel(workers, scheduler)
     scen = load_scenario(scenario)
-    if days is not None and days <= 0:
-        fail(f"--days must be > 0, got {days}")
-    out = out if out is not None else Path("runs") / f"{scen.name}-cohort"
-    check_out_dir(out)
+    d = resolve_days(scen, days).simulation.days if days is not None else cohort_days(scen)
     n = patients if patients is not None else (scen.cohort.patients if scen.cohort is not None else 100)
+    check_count("DISCSIM_MAX_RUNS", n, "patients", "simulate fewer patients (--patients)")
+    check_run_budget(resolve_days(scen, d), what="each patient's run")
+    if scen.cohort is not None:
+        _check_cohort_draws(scen, str(scenario))
+    out = claim_out(out if out is not None else default_out(scen.name, "-cohort"), "cohort", overwrite)
     if scen.cohort is None:
-        err_console.print(f"[yellow]note:[/] {scenario} has no [cohort] section: the {n} patients differ only "
-                          "by their random seed")
-    d = days if days is not None else cohort_days(scen)
+        note(f"{scenario} has no [cohort] section: the {n} patients differ only by their random seed")
     if scen.cohort is not None and scen.cohort.sample_day.support()[1] > d:
-        err_console.print(f"[yellow]note:[/] sample days beyond the simulated {d:g} days are taken on the last day")
+        note(f"sample days beyond the simulated {d:g} days are taken on the last day")
     with _Bar(f"{scen.name}: patients", n) as bar:
         result = run_cohort(scen, out, patients=n, days=days, root_seed=seed, workers=workers,
                             scheduler=scheduler, retries=retries, progress=bar, source=str(scenario))
     m = result.manifest
-    console.print(f"[green]done[/] in {result.wall_time_s:.1f} s: {result.n_ok}/{n} patients ok "
-                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)")
+    console.print(styled("done", "green", f" in {result.wall_time_s:.1f} s: {result.n_ok}/{n} patients ok "
+                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)"))
     console.print(f"wrote {out}/: patients.parquet, trajectories.parquet, manifest.json")
     if plot and result.n_ok:
         _plot(out)
     if result.n_failed:
-        err_console.print(f"[red]{result.n_failed} patient(s) failed[/] (status/error columns of patients.parquet); "
-                          "rerun the same command to retry them")
+        err_console.print(styled(f"{result.n_failed} patient(s) failed", "red",
+                                 " (status/error columns of patients.parquet); rerun the same command to retry them"))
         raise typer.Exit(1)
 
 
@@ -121,17 +125,21 @@ def sweep(
     scheduler: SchedulerOpt = None,
     retries: RetriesOpt = 2,
     plot: PlotOpt = True,
+    overwrite: OverwriteFlag = False,
 ) -> None:
     """Run a parameter sweep: runs.parquet, outcomes.parquet, points.parquet, manifest.json (+ figures).
 
     Rerunning the same command into the same directory computes only the runs that are missing.
     """
     from ..cohort.sweep import load_sweep, run_sweep
+    from ..limits import check_run_budget
+    from ..scenario import with_overrides
 
     _check_parallel(workers, scheduler)
     sw = load_sweep(sweep_file)
-    out = out if out is not None else Path("runs") / sw.spec.name
-    check_out_dir(out)
+    for point in sw.points:  # the point with the finest grid or step sets the budget
+        check_run_budget(with_overrides(sw.base, point, str(sweep_file)), what="a run of this sweep")
+    out = claim_out(out if out is not None else default_out(sw.spec.name), "sweep", overwrite)
     n_runs = len(sw.points) * sw.runs_per_point
     console.print(f"{sw.spec.name}: {len(sw.points)} points × {sw.runs_per_point} "
                   f"{'patients' if sw.spec.cohort else 'replicates'} = {n_runs} runs "
@@ -139,12 +147,12 @@ def sweep(
     with _Bar(f"{sw.spec.name}: runs", n_runs) as bar:
         result = run_sweep(sw, out, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
     m = result.manifest
-    console.print(f"[green]done[/] in {result.wall_time_s:.1f} s: {result.n_ok}/{n_runs} runs ok "
-                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)")
+    console.print(styled("done", "green", f" in {result.wall_time_s:.1f} s: {result.n_ok}/{n_runs} runs ok "
+                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)"))
     console.print(f"wrote {out}/: runs.parquet, outcomes.parquet, points.parquet, manifest.json")
     if plot and result.n_ok:
         _plot(out)
     if result.n_failed:
-        err_console.print(f"[red]{result.n_failed} run(s) failed[/] (status/error columns of outcomes.parquet); "
-                          "rerun the same command to retry them")
+        err_console.print(styled(f"{result.n_failed} run(s) failed", "red",
+                                 " (status/error columns of outcomes.parquet); rerun the same command to retry them"))
         raise typer.Exit(1)

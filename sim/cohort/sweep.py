@@ -39,7 +39,6 @@ from __future__ import annotations
 import itertools
 import math
 import time
-import tomllib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,12 +47,14 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..io.provenance import provenance
+from ..limits import check_count
 from ..io.store import write_json, write_parquet
 from ..scenario import Problem, Scenario, ScenarioError, load_scenario, validate_model, with_overrides
-from ..scenario.loader import _line_for, _line_index
+from ..scenario.loader import _line_for, _line_index, parse_toml, read_input_text
+from ..scenario.schema import whole_days
 from .cohort import consolidate_parts, patient_row
 from .draw import draw_patient, fingerprint, patient_seed_sequence, simulation_seed
 from .executor import Outcome, Report, Task, read_error, run_tasks
@@ -67,7 +68,8 @@ Scalar = Union[bool, int, float, str]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # as in the scenario schema: numbers are TOML numbers (no "1.5", no "yes" for true), and finite
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
 class Range(_Strict):
@@ -132,12 +134,24 @@ class SweepFile(_Strict):
     name: str = Field("sweep", max_length=200)
     description: str = Field("", max_length=5000)
     base: str = Field(description="Base scenario file, relative to the sweep file.")
-    days: float | None = Field(None, gt=0, le=3650, description="simulation.days of every run.")
+    days: float | None = Field(None, ge=1, le=3650, description="simulation.days of every run (whole days).")
     replicates: int = Field(1, ge=1, le=100_000, description="Seeds per point (ignored with [cohort]).")
     seed: int = Field(0, ge=0, description="Root seed of the replicate (or patient) seeds.")
     overrides: dict[str, Scalar] = Field(default_factory=dict, description="Fixed dotted-path overrides.")
     design: Design
     cohort: SweepCohort | None = None
+
+    _whole_days = field_validator("days")(classmethod(lambda cls, v: whole_days(v)))
+
+    @model_validator(mode="after")
+    def _within_limits(self):
+        n_points = design_size(self.design)
+        runs = n_points * (self.cohort.patients if self.cohort is not None else self.replicates)
+        check_count("DISCSIM_MAX_DESIGN_POINTS", n_points, "design points",
+                    "use fewer levels (factorial) or a smaller n, or split the sweep into several files")
+        check_count("DISCSIM_MAX_RUNS", runs, "runs (points × replicates or patients)",
+                    "use fewer points, replicates or patients")
+        return self
 
 
 @dataclass
@@ -157,6 +171,13 @@ class Sweep:
     @property
     def runs_per_point(self) -> int:
         return self.spec.cohort.patients if self.spec.cohort is not None else self.spec.replicates
+
+
+def design_size(design: Factorial | LatinHypercube | Sobol) -> int:
+    """Number of points of a design, computed without building it."""
+    if isinstance(design, Factorial):
+        return math.prod(len(v) for v in design.parameters.values())
+    return design.n
 
 
 def design_points(design: Factorial | LatinHypercube | Sobol) -> list[dict[str, Any]]:
@@ -224,7 +245,10 @@ def _untag(p: Problem, index) -> Problem:
 def _raw_path_problems(path: Path, data: dict[str, Any], index) -> list[Problem]:
     """Unknown dotted paths in an (otherwise invalid) sweep file, checked against its base if it loads."""
     base_name = data.get("base")
-    if not isinstance(base_name, str) or not (path.parent / base_name).is_file():
+    try:
+        if not isinstance(base_name, str) or not (path.parent / base_name).is_file():
+            return []
+    except (OSError, ValueError):
         return []
     try:
         base = load_scenario(path.parent / base_name)
@@ -232,8 +256,9 @@ def _raw_path_problems(path: Path, data: dict[str, Any], index) -> list[Problem]
         return []
     known = base.model_dump(mode="json")
     problems = []
+    design = data.get("design")
     for section, table in (("overrides", data.get("overrides")),
-                           ("design.parameters", (data.get("design") or {}).get("parameters"))):
+                           ("design.parameters", design.get("parameters") if isinstance(design, dict) else None)):
         if not isinstance(table, dict):
             continue
         for dotted in table:
@@ -259,13 +284,8 @@ def load_sweep(path: str | Path) -> Sweep:
     """
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise ScenarioError(source, [Problem("", "file not found" if not path.exists() else "not a file")])
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, [Problem("", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]) from None
+    text = read_input_text(path)
+    data = parse_toml(text, source)
     index = _line_index(text)
     try:
         spec = validate_model(SweepFile, data, source, text)
@@ -274,8 +294,14 @@ def load_sweep(path: str | Path) -> Sweep:
         problems = [_untag(p, index) for p in exc.problems] + _raw_path_problems(path, data, index)
         raise ScenarioError(source, problems) from None
 
-    base_path = (path.parent / spec.base).resolve()
-    if not base_path.is_file():
+    if len(spec.base) > 1000 or "\0" in spec.base:
+        raise ScenarioError(source, [Problem("base", "not a usable file path", _line_for("base", index))])
+    base_path = (path.parent / spec.base).absolute()
+    try:
+        base_found = base_path.is_file()
+    except OSError:  # e.g. a name too long for the file system
+        base_found = False
+    if not base_found:
         raise ScenarioError(source, [Problem("base", f"base scenario {spec.base!r} not found (looked for {base_path})",
                                              _line_for("base", index))])
     base = load_scenario(base_path)

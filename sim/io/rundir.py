@@ -22,7 +22,8 @@ from ..model import OBSERVABLES
 from ..run import RunResult
 from ..scenario.schema import CYTOKINES
 from .provenance import provenance
-from .store import atomic_dir, write_json, write_parquet
+from .outdir import claim_out_dir
+from .store import atomic_subdir, write_json, write_parquet
 
 __all__ = ["write_run", "read_run", "manifest_of", "snapshots_dataset"]
 
@@ -63,19 +64,25 @@ def snapshots_dataset(result: RunResult):
     return ds
 
 
-def write_run(result: RunResult, out: str | Path, *, plot: bool = True) -> Path:
-    """Write a run directory atomically (a failed write leaves any previous ``out`` intact)."""
-    out = Path(out)
-    manifest = manifest_of(result)
-    with atomic_dir(out) as tmp:
-        write_parquet(result.timeseries, tmp / TIMESERIES, metadata={k: manifest[k] for k in ("kind", "seed", "git_revision")} | {"scenario": manifest["scenario"]})
-        if result.snapshots:
-            snapshots_dataset(result).to_zarr(tmp / FIELDS, consolidated=False)
-        write_json(manifest, tmp / MANIFEST)
-        if plot:
-            from ..plots.summary import plot_run
+def write_run(result: RunResult, out: str | Path, *, plot: bool = True, overwrite: bool = False) -> Path:
+    """Write a run directory: each file atomically, the manifest last.
 
-            plot_run(result.timeseries, manifest, tmp / "summary.png")
+    ``out`` is claimed first (:func:`sim.io.outdir.claim_out_dir`): a new or empty directory or an earlier run
+    is fine; a directory with someone else's files is refused unless ``overwrite``. Only the run's own files
+    (timeseries.parquet, fields.zarr, summary.png, manifest.json) are replaced; nothing else is touched.
+    """
+    out = claim_out_dir(out, "run", overwrite=overwrite)
+    manifest = manifest_of(result)
+    write_parquet(result.timeseries, out / TIMESERIES,
+                  metadata={k: manifest[k] for k in ("kind", "seed", "git_revision")} | {"scenario": manifest["scenario"]})
+    if result.snapshots:
+        with atomic_subdir(out / FIELDS) as tmp:
+            snapshots_dataset(result).to_zarr(tmp, consolidated=False, mode="w")
+    if plot:
+        from ..plots.summary import plot_run
+
+        plot_run(result.timeseries, manifest, out / "summary.png")
+    write_json(manifest, out / MANIFEST)
     return out
 
 

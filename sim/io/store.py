@@ -18,16 +18,38 @@ import pyarrow.parquet as pq
 _META_KEY = b"discsim"
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; done once, at the first write
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+_UMASK: int | None = None
+
+
+def default_mode(directory: bool = False) -> int:
+    """Permission bits a plain ``open``/``mkdir`` would give under the process umask."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` that replaces it only if the block completes."""
+    """Yield a temporary path beside ``path`` that replaces it only if the block completes.
+
+    The file ends with the permissions the umask gives any new file (``mkstemp`` alone would leave 0600), and the
+    temporary name keeps the suffix of ``path`` so that writers choosing a format by extension still work.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -64,16 +86,22 @@ def write_json(obj: Any, path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` only if the block completes."""
+def atomic_subdir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory that replaces the directory ``path`` only if the block completes.
+
+    Only for a directory the program itself writes (e.g. ``fields.zarr`` inside a claimed output directory,
+    :func:`sim.io.outdir.claim_out_dir`): its previous version is the one thing removed. Never call it on a
+    user-chosen path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
+        os.chmod(tmp, default_mode(directory=True))
+        if path.is_dir() and not path.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -81,3 +109,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_figure(fig: Any, path: str | Path, **savefig_kwargs: Any) -> Path:
+    """``fig.savefig`` atomically (format from the suffix of ``path``): a figure exists whole or not at all."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or None, **savefig_kwargs)
+    return path

@@ -123,6 +123,10 @@ class DiscModel(mesa.Model):
         sec = self.section
         p = scenario.parameters
         self.dt_h = scenario.simulation.dt_hours
+        # time is an integer count of steps (a whole number of them makes a day, enforced by the schema), so
+        # day boundaries are exact at any dt: summing a dt like 1/60 h drifts
+        self._steps_per_day = scenario.simulation.steps_per_day
+        self._step_count = 0
         self.hours = 0.0
 
         specs = {
@@ -261,9 +265,9 @@ class DiscModel(mesa.Model):
         root = K.masked_means(flat, self._root_index)
         self.pain.update(root, self._contact_fraction(), dt_h / 24.0)
 
-        prev_day = int(self.hours // 24.0)
-        self.hours += dt_h
-        if int(self.hours // 24.0 + 1e-9) > prev_day:
+        self._step_count += 1
+        self.hours = self._step_count * 24.0 / self._steps_per_day
+        if self._step_count % self._steps_per_day == 0:
             self._observe(root)
             self.datacollector.collect(self)
 

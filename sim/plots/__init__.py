@@ -1,4 +1,4 @@
-"""Figures. :func:`plot_output_dir` redraws whatever an output directory holds (run, cohort, sweep)."""
+"""Figures. :func:`plot_output_dir` redraws whatever an output directory holds (run, cohort, sweep, sensitivity)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,19 @@ def _plot_sweep_dir(directory: Path, format: str) -> list[Path]:
     return plot_sweep_dir(directory, format)
 
 
-PLOTTERS.update(cohort=_plot_cohort_dir, sweep=_plot_sweep_dir)
+def _plot_sensitivity_dir(directory: Path, format: str) -> list[Path]:
+    import pandas as pd
+
+    from ..calibration.sensitivity import plot_morris, plot_sobol, read_manifest
+
+    manifest = read_manifest(directory)
+    method = manifest["method"]
+    draw = plot_morris if method == "morris" else plot_sobol
+    indices = pd.read_parquet(directory / "indices.parquet")
+    return [draw(indices, directory / f"{method}.{format}", manifest.get("output_days"))]
+
+
+PLOTTERS.update(cohort=_plot_cohort_dir, sweep=_plot_sweep_dir, sensitivity=_plot_sensitivity_dir)
 
 
 def plot_output_dir(directory: str | Path, format: str = "png") -> list[Path]:

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from .summary import PHENOTYPE_COLORS  # noqa: E402
+from ..io.store import save_figure  # noqa: E402
+from .summary import PHENOTYPE_COLORS, literal  # noqa: E402
 
 __all__ = ["plot_cohort_dir", "plot_sweep_dir", "TYPE_COLORS"]
 
@@ -62,7 +63,7 @@ def _band_panel(ax, b: pd.DataFrame, col: str, color: str, label: str | None, fu
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=130)
+    save_figure(fig, path, dpi=130)
     plt.close(fig)
     return path
 
@@ -85,7 +86,7 @@ def plot_cohort_dir(directory: Path, format: str = "png") -> list[Path]:
     traj = traj.merge(ok[["patient", "herniation_type"]], on="patient")
     types = [t for t in TYPE_ORDER if t in set(ok["herniation_type"])]
     counts = ok["herniation_type"].value_counts().to_dict()
-    title = f"{manifest['name']}: {len(ok)} virtual patients"
+    title = f"{literal(manifest['name'])}: {len(ok)} virtual patients"
     if manifest.get("n_failed"):
         title += f" ({manifest['n_failed']} failed, not shown)"
     lo, hi = _sample_window(ok)
@@ -233,7 +234,7 @@ def plot_sweep_dir(directory: Path, format: str = "png") -> list[Path]:
     unit = manifest.get("run_unit", "replicate")
     traj = _read(directory, "runs.parquet", ["point", unit, "day"] + [c for c, _ in _COURSE])
     labels = _point_labels(points, params)
-    title = f"{manifest['name']}: {manifest['n_points']} points × {manifest['runs_per_point']} {unit}s"
+    title = f"{literal(manifest['name'])}: {manifest['n_points']} points × {manifest['runs_per_point']} {unit}s"
     paths = [_sweep_courses(traj, points, params, labels, title, directory / f"sweep_courses.{format}"),
              _sweep_outcomes(ok_runs, points, params, manifest, title, directory / f"sweep_outcomes.{format}")]
     if len(params) == 2:

@@ -11,6 +11,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from ..io.store import save_figure  # noqa: E402
+
+
+def literal(text: object) -> str:
+    """``text`` as matplotlib prints it verbatim (a user's ``$`` would otherwise start mathtext)."""
+    return str(text).replace("$", r"\$")
+
 
 __all__ = ["plot_run", "PHENOTYPE_COLORS", "CYTOKINE_LABELS"]
 
@@ -76,10 +83,10 @@ def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Pa
         a.grid(alpha=0.3)
     kind = str(patient["herniation_type"]).replace("_", " ")
     fig.suptitle(
-        f"{scen['name']}: {kind}, onset volume {patient['herniation_volume_mm3']:.0f} mm³, seed {manifest['seed']}",
+        f"{literal(scen['name'])}: {kind}, onset volume {patient['herniation_volume_mm3']:.0f} mm³, seed {manifest['seed']}",
         fontsize=12,
     )
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

@@ -40,21 +40,28 @@ class ScenarioError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\.\"' ]+?)\s*=")
+_KEY_CHARS = re.compile(r"[A-Za-z0-9_\-.\"' ]+")
 
 
 def _line_index(text: str) -> dict[str, int]:
-    """Map dotted key paths to the line they are written on (best effort, for error messages)."""
+    """Map dotted key paths to the line they are written on (best effort, for error messages).
+
+    Linear in the length of the text: each line is split at its first ``]`` or ``=`` (no backtracking regex, so
+    a hostile line of thousands of spaces costs microseconds).
+    """
     index: dict[str, int] = {}
     table = ""
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        if m := _TABLE.match(raw):
-            table = m.group(1).replace('"', "").replace("'", "").replace(" ", "")
-            index.setdefault(table, lineno)
+        line = raw.strip()
+        if line.startswith("["):
+            head, close, _ = line.lstrip("[").partition("]")
+            if close:
+                table = head.replace('"', "").replace("'", "").replace(" ", "")
+                index.setdefault(table, lineno)
             continue
-        if m := _KEY.match(raw):
-            key = m.group(1).replace('"', "").replace("'", "").replace(" ", "")
+        key, eq, _ = line.partition("=")
+        if eq and key and _KEY_CHARS.fullmatch(key):
+            key = key.replace('"', "").replace("'", "").replace(" ", "")
             index.setdefault(f"{table}.{key}" if table else key, lineno)
     return index
 
@@ -70,16 +77,36 @@ def _line_for(path: str, index: Mapping[str, int]) -> int | None:
 
 def _problems(err: ValidationError, index: Mapping[str, int], prefix: str = "") -> list[Problem]:
     out = []
+    seen: set[str] = set()
     for e in err.errors(include_url=False):
-        loc = [str(p) for p in e["loc"]]
+        loc = [str(p) for p in e["loc"] if not _is_union_tag(str(p))]
         path = ".".join(([prefix] if prefix else []) + loc)
-        msg = e["msg"]
+        if path in seen:  # one problem per place: a value failing each member of a union is one mistake
+            continue
+        seen.add(path)
+        msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/scenario.md for the keys)"
-        elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict):
-            msg = f"{msg} (got {e['input']!r})"
+        elif ("input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict)
+              and "(got " not in msg):
+            msg = f"{msg} (got {_shown(e['input'])})"
         out.append(Problem(path, msg, _line_for(path, index)))
     return out
+
+
+#: Members of unions that pydantic puts into error locations ("….normal.mean", "….value.str"); no key is named so.
+_UNION_TAGS = frozenset({"fixed", "uniform", "loguniform", "normal", "lognormal", "categorical", "factorial", "lhs",
+                         "sobol", "str", "float", "int", "bool", "constrained-float", "constrained-int", "list[...]"})
+
+
+def _is_union_tag(part: str) -> bool:
+    return part in _UNION_TAGS or part.startswith(("function-", "list[", "dict["))
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr`` of an offending value, shortened: a 5,000-character string is not worth printing whole."""
+    text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def validate_model[M: BaseModel](cls: type[M], data: Mapping[str, Any], source: str, text: str = "") -> M:
@@ -90,30 +117,85 @@ def validate_model[M: BaseModel](cls: type[M], data: Mapping[str, Any], source: 
         raise ScenarioError(source, _problems(err, _line_index(text))) from None
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of tables and arrays, counting no deeper than ``limit + 1``."""
+    stack = [(obj, 0)]
+    deepest = 0
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if d > limit:
+            break
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def read_input_text(path: Path) -> str:
+    """The text of a regular input file, refusing what is not one (devices, pipes, folders) and what is too large.
+
+    Raises :class:`ScenarioError` naming the file and the problem.
+    """
+    from ..limits import LimitError, limit
+
     source = str(path)
-    if not path.exists():
-        raise ScenarioError(source, [Problem("", "file not found")])
-    if path.is_dir():
-        raise ScenarioError(source, [Problem("", "is a directory, expected a TOML file")])
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(source, [Problem("", f"cannot read file: {exc}")]) from None
+        cap = int(limit("DISCSIM_MAX_INPUT_BYTES"))
+    except LimitError as exc:
+        raise ScenarioError(source, [Problem("", str(exc))]) from None
     try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise ScenarioError(source, [Problem("", f"not valid TOML: {exc}", line)]) from None
+        if not path.exists():
+            raise ScenarioError(source, [Problem("", "file not found")])
+        if path.is_dir():
+            raise ScenarioError(source, [Problem("", "is a directory, expected a TOML file")])
+        if not path.is_file():
+            raise ScenarioError(source, [Problem("", "is not a regular file (a device, pipe or socket); expected a "
+                                                 "TOML file")])
+        size = path.stat().st_size
+        if size > cap:
+            raise ScenarioError(source, [Problem("", f"file is {size} bytes, above the limit of {cap} bytes for an "
+                                                 "input file (raise it with DISCSIM_MAX_INPUT_BYTES)")])
+        with path.open("rb") as fh:
+            raw = fh.read(cap + 1)
+    except OSError as exc:
+        raise ScenarioError(source, [Problem("", f"cannot read file: {exc.strerror or exc}")]) from None
+    if len(raw) > cap:
+        raise ScenarioError(source, [Problem("", f"file is larger than the limit of {cap} bytes for an input file")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(source, [Problem("", f"not UTF-8 text (byte {exc.start}: {exc.reason})", line)]) from None
 
 
-def parse_scenario(text: str, source: str = "<string>") -> Scenario:
-    """Validate scenario TOML text."""
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text, turning every failure (syntax, absurd nesting or numbers) into a :class:`ScenarioError`."""
+    from ..limits import MAX_NESTING
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, [Problem("", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]) from None
-    return validate_model(Scenario, data, source, text)
+    except RecursionError:
+        raise ScenarioError(source, [Problem("", f"tables or arrays nested deeper than {MAX_NESTING} levels")]) from None
+    except ValueError as exc:  # an integer of thousands of digits
+        why = "a number with more than 4300 digits" if "digits" in str(exc) else str(exc)
+        raise ScenarioError(source, [Problem("", f"not valid TOML: {why}")]) from None
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        raise ScenarioError(source, [Problem("", f"tables or arrays nested deeper than {MAX_NESTING} levels")])
+    return data
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    text = read_input_text(path)
+    return parse_toml(text, str(path)), text
+
+
+def parse_scenario(text: str, source: str = "<string>") -> Scenario:
+    """Validate scenario TOML text."""
+    return validate_model(Scenario, parse_toml(text, source), source, text)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -139,7 +221,10 @@ def _with_parameter_set(data: dict[str, Any], path: Path, text: str) -> dict[str
     line = _line_index(text).get("parameter_set")
     if not isinstance(ref, str) or not ref.strip():
         raise ScenarioError(str(path), [Problem("parameter_set", f"must be a file path (got {ref!r})", line)])
-    set_path = Path(ref) if Path(ref).is_absolute() else path.parent / ref
+    if len(ref) > 1000 or "\0" in ref:
+        raise ScenarioError(str(path), [Problem("parameter_set", f"not a usable file path ({len(ref)} characters"
+                                                f"{', holds a NUL character' if chr(0) in ref else ''})", line)])
+    set_path = (Path(ref) if Path(ref).is_absolute() else path.parent / ref).absolute()
     try:
         pset, ptext = _read_toml(set_path)
     except ScenarioError as err:
@@ -160,7 +245,10 @@ def _with_parameter_set(data: dict[str, Any], path: Path, text: str) -> dict[str
     if problems:
         raise ScenarioError(str(set_path), problems)
     merged = copy.deepcopy(data)
-    merged["parameters"] = _deep_merge(pset.get("parameters", {}), data.get("parameters", {}))
+    own = data.get("parameters", {})
+    if isinstance(own, Mapping):
+        merged["parameters"] = _deep_merge(pset.get("parameters", {}), own)
+    # else: the scenario's own "parameters" is not a table; validation reports it with its line
     return merged
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from .params import calibrated, setting, sourced
 
@@ -47,11 +47,26 @@ class HerniationType(str, Enum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
+    # strict: a number is a TOML number (no "1.5" strings, no true for 1); finite: nan/inf are refused
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False, strict=True, allow_inf_nan=False)
+
+
+#: Herniation types given as their names in a file (strict mode would accept only enum instances).
+HerniationTypeName = Annotated[HerniationType, Strict(False)]
+
+#: Shortest time step: cytokine fields relax in minutes, so finer steps buy nothing (BRIEF §2).
+MIN_DT_HOURS = 1.0 / 60.0
 
 
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
+
+
+def whole_days(v: float | None) -> float | None:
+    """Validator: simulated time is a whole number of days (outputs are one row per day)."""
+    if v is not None and v != int(v):
+        raise ValueError(f"must be a whole number of days (got {v:g}); outputs are one row per day")
+    return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,15 +77,35 @@ NonNegative = Annotated[float, Field(ge=0)]
 class Simulation(_Strict):
     """Run length and numerics."""
 
-    days: float = setting(365.0, unit="day", description="Simulated time after the herniation event.", gt=0, le=3650)
+    days: float = setting(
+        365.0, unit="day", description="Simulated time after the herniation event, in whole days (outputs are daily).",
+        ge=1, le=3650,
+    )
     dt_hours: float = setting(
-        1.0, unit="h", description="Agent and field time step (fields use backward Euler, stable at any step).",
-        gt=0, le=24,
+        1.0, unit="h", description="Agent and field time step (fields use backward Euler, stable at any step); a "
+        "whole number of steps must make a day (1 minute to 24 h: 1/60, 0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 24).",
+        ge=MIN_DT_HOURS, le=24,
     )
     seed: int = setting(0, unit="-", description="Root random seed of the run.", ge=0)
     snapshot_every_days: float = setting(
-        30.0, unit="day", description="Interval of field snapshots (fields.zarr); 0 disables snapshots.", ge=0
+        30.0, unit="day", description="Interval of field snapshots (fields.zarr); 0 disables snapshots.", ge=0,
+        le=3650,
     )
+
+    _whole_days = field_validator("days")(classmethod(lambda cls, v: whole_days(v)))
+
+    @field_validator("dt_hours")
+    @classmethod
+    def _divides_a_day(cls, v: float) -> float:
+        steps = 24.0 / v
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            raise ValueError(f"24 h must be a whole number of steps (got {v:g} h: {steps:.4g} steps a day); "
+                             "e.g. 0.25, 0.5, 1, 2, 3, 4, 6, 8, 12 or 24")
+        return v
+
+    @property
+    def steps_per_day(self) -> int:
+        return int(round(24.0 / self.dt_hours))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,12 +116,12 @@ class Simulation(_Strict):
 class Patient(_Strict):
     """One virtual patient: herniation and patient-level random effects."""
 
-    herniation_type: HerniationType = Field(
+    herniation_type: HerniationTypeName = Field(
         HerniationType.subligamentous_extrusion,
         description="Morphology of the herniation; sets the fragment shape and its containment.",
     )
     herniation_volume_mm3: float = calibrated(
-        400.0, unit="mm^3", prior=(100.0, 2000.0), gt=0, le=10000,
+        400.0, unit="mm^3", prior=(100.0, 2000.0), ge=10, le=10000,
         description="Initial herniated volume V0 (the 2D section is scaled to it, see docs/model.md).",
         note="our estimate of typical MRI herniation volumes; varies per patient",
     )
@@ -194,7 +229,8 @@ def _transport(name: str, d: float, half_life: float, mw: str, hl_source: str) -
             d, unit="µm²/s", ge=0, le=1000, source=f"{_D_EST}; {mw}", description="Effective diffusivity in tissue."
         )
         half_life_min: float = sourced(
-            half_life, unit="min", gt=0, le=1e5, source=hl_source, description="First-order decay half-life."
+            half_life, unit="min", ge=0.1, le=1e5, source=hl_source,
+            description="First-order decay half-life (at least 6 s: faster decay is no field at all)."
         )
 
     # a module-level name, so scenarios pickle (process pools, Dask)

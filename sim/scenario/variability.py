@@ -21,9 +21,9 @@ import math
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from .schema import HerniationType, Patient
+from .schema import HerniationType, HerniationTypeName, Patient, whole_days
 
 __all__ = [
     "Fixed", "Uniform", "LogUniform", "Normal", "LogNormal", "Categorical",
@@ -32,14 +32,20 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # as in the schema: numbers are TOML numbers, and finite
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
+
+
+#: Largest |value| a distribution parameter may take: far beyond any physical key, small enough that a draw
+#: (median × gsd^z, a uniform range high − low) cannot overflow a float.
+_BIG = 1e12
 
 
 class _Continuous(_Strict):
     """Common part of numeric distributions: optional clipping bounds."""
 
-    low: float | None = Field(None, description="Draws below are clipped to this value.")
-    high: float | None = Field(None, description="Draws above are clipped to this value.")
+    low: float | None = Field(None, ge=-_BIG, le=_BIG, description="Draws below are clipped to this value.")
+    high: float | None = Field(None, ge=-_BIG, le=_BIG, description="Draws above are clipped to this value.")
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -59,7 +65,7 @@ class Fixed(_Strict):
     """The same value for every patient."""
 
     dist: Literal["fixed"]
-    value: float | str
+    value: Annotated[float, Field(ge=-_BIG, le=_BIG)] | str
 
     def support(self) -> tuple[float, float]:
         return (self.value, self.value) if isinstance(self.value, float) else (math.nan, math.nan)
@@ -70,8 +76,8 @@ class Fixed(_Strict):
 
 class Uniform(_Strict):
     dist: Literal["uniform"]
-    low: float
-    high: float
+    low: float = Field(ge=-_BIG, le=_BIG)
+    high: float = Field(ge=-_BIG, le=_BIG)
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -90,7 +96,7 @@ class LogUniform(Uniform):
     """Uniform in log space between ``low`` > 0 and ``high``."""
 
     dist: Literal["loguniform"]  # type: ignore[assignment]
-    low: float = Field(gt=0)
+    low: float = Field(gt=0, le=_BIG)
 
     def draw(self, rng: np.random.Generator) -> float:
         return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
@@ -100,8 +106,8 @@ class Normal(_Continuous):
     """Normal(mean, sd), clipped to ``[low, high]`` and the key's bounds."""
 
     dist: Literal["normal"]
-    mean: float
-    sd: float = Field(ge=0)
+    mean: float = Field(ge=-_BIG, le=_BIG)
+    sd: float = Field(ge=0, le=_BIG)
 
     def draw(self, rng: np.random.Generator) -> float:
         return self._clip(rng.normal(self.mean, self.sd))
@@ -111,8 +117,9 @@ class LogNormal(_Continuous):
     """Log-normal given by its median and geometric SD (``gsd`` ≥ 1: ~68 % of draws within median ×/÷ gsd)."""
 
     dist: Literal["lognormal"]
-    median: float = Field(gt=0)
-    gsd: float = Field(ge=1)
+    median: float = Field(gt=0, le=_BIG)
+    gsd: float = Field(ge=1, le=100, description="Geometric SD (at most 100: ×/÷ 100 per SD already spans "
+                       "four orders of magnitude in 68 % of draws).")
 
     def draw(self, rng: np.random.Generator) -> float:
         return self._clip(self.median * math.exp(math.log(self.gsd) * rng.standard_normal()))
@@ -122,7 +129,7 @@ class Categorical(_Strict):
     """One of several labels with relative weights (normalised; need not sum to 1)."""
 
     dist: Literal["categorical"]
-    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    weights: dict[str, Annotated[float, Field(ge=0, le=_BIG)]] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _some_weight(self):
@@ -263,7 +270,7 @@ class Breach(_Strict):
     rim exposure becomes ``rim_exposure`` instead of the type default.
     """
 
-    probability: dict[HerniationType, Annotated[float, Field(ge=0, le=1)]] = Field(
+    probability: dict[HerniationTypeName, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict, description="Per herniation type, the probability of a breach."
     )
     rim_exposure: float = Field(0.35, ge=0, le=1, description="Rim exposure of a breached herniation (fraction).")
@@ -275,6 +282,9 @@ def _non_negative_day(dist: Any) -> Any:
         raise ValueError(f"expected a day number, got {dist.value!r}")
     if lo < 0:
         raise ValueError(f"can draw negative days (lower end {lo:g}); give low ≥ 0")
+    hi = dist.support()[1]
+    if not isinstance(dist, (Normal, LogNormal)) and hi > 3650:
+        raise ValueError(f"can draw days beyond the longest run of 3650 days (upper end {hi:g})")
     return dist
 
 
@@ -286,23 +296,26 @@ class CohortSpec(_Strict):
         None, ge=0, description="Root seed of the cohort (unset: simulation.seed). Patient k derives its seeds "
         "from SeedSequence(seed, spawn_key=(k,)), whatever N, worker count or order.",
     )
-    days: float | None = Field(None, gt=0, le=3650, description="Simulated days per patient (unset: simulation.days).")
+    days: float | None = Field(None, ge=1, le=3650, description="Simulated days per patient, a whole number "
+                               "(unset: simulation.days).")
     sample_day: Annotated[NumericDistribution, AfterValidator(_non_negative_day)] = Field(
         default_factory=lambda: Uniform(dist="uniform", low=42.0, high=84.0),
         description="Day of the tissue sample (surgery), rounded to a whole day; default uniform 42-84 "
         "(6-12 weeks after onset, like the Sciatica Trial).",
     )
     patient: PatientVariability = Field(default_factory=PatientVariability)  # type: ignore[valid-type]
-    rim_exposure_by_type: dict[HerniationType, RimExposureDistribution] = Field(
+    rim_exposure_by_type: dict[HerniationTypeName, RimExposureDistribution] = Field(
         default_factory=dict,
         description="Per herniation type, a distribution of rim exposure (fraction) replacing the type default.",
     )
     breach: Breach | None = Field(None, description="Optional breach of contained herniations.")
-    by_type: dict[HerniationType, TypeVariability] = Field(  # type: ignore[valid-type]
+    by_type: dict[HerniationTypeName, TypeVariability] = Field(  # type: ignore[valid-type]
         default_factory=dict,
         description="Per herniation type, distributions of [patient] keys that replace those of [cohort.patient] "
         "for patients of that type (e.g. [cohort.by_type.protrusion] dehydration_fraction = {...}).",
     )
+
+    _whole_days = field_validator("days")(classmethod(lambda cls, v: whole_days(v)))
 
     @model_validator(mode="after")
     def _consistent(self):

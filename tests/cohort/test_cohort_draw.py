@@ -81,12 +81,14 @@ typo_key = { dist = "fixed", value = 1 }
 """
     with pytest.raises(ScenarioError) as err:
         parse_scenario(text)
-    paths = {p.path.split(".lognormal")[0]: p for p in err.value.problems}
+    # a problem inside a distribution is named down to its parameter ("...herniation_volume_mm3.median")
+    paths = {".".join(p.path.split(".")[:3]): p for p in err.value.problems}
     for path in ("cohort.patients", "cohort.sample_day", "cohort.patient.herniation_type",
                  "cohort.patient.herniation_volume_mm3", "cohort.patient.ifng_pg_ml",
                  "cohort.patient.nerve_sensitivity", "cohort.patient.typo_key"):
         assert path in paths, (path, [str(p) for p in err.value.problems])
         assert paths[path].line is not None
+    assert "lognormal" not in " ".join(p.path for p in err.value.problems)  # no union tags in the paths
     assert "protrusio" in paths["cohort.patient.herniation_type"].message
 
 
