@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..io.store import save_figure
 from ..scenario import Scenario
-from .cohort_adapter import STAND_IN_SAMPLE_DAY, simulate_cohort
+from .cohort_adapter import simulate_cohort
 from .sensitivity import DEFAULT_PARAMETERS, short_name
 from .stats import CohortError, StatsConfig, cohort_from_frames, compute_statistics
 from .targets import ParameterPrior, TargetSet, load_targets, parameter_prior
@@ -128,14 +128,10 @@ def reachable_spec(spec: pd.DataFrame, days: float, max_entry_day: float, config
 
 
 def _max_entry_day(scenario: Scenario) -> float:
-    cohort = getattr(scenario, "cohort", None)
-    if cohort is not None and hasattr(cohort, "sample_day_max"):
-        return float(cohort.sample_day_max())
-    if cohort is None and hasattr(scenario, "cohort"):
-        from ..scenario.variability import CohortSpec
+    """Latest tissue-sample day of the cohort (the default [cohort] section's when the scenario has none)."""
+    from ..scenario.variability import CohortSpec
 
-        return float(CohortSpec().sample_day_max())
-    return float(STAND_IN_SAMPLE_DAY)
+    return float((scenario.cohort or CohortSpec()).sample_day_max())
 
 
 class CohortModel:

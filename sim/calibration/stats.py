@@ -121,17 +121,15 @@ def adapt_cohort_frames(patients: pd.DataFrame, trajectories: pd.DataFrame) -> t
     """
     p = patients.copy()
     t = trajectories.copy()
-    # tolerated aliases (first one present wins)
-    aliases = {"patient": ("patient_id", "id"), "sample_day": ("sampling_day",), "ifng": ("ifng_sample", "ifng_pg_ml"),
-               "il4": ("il4_sample", "il4_pg_ml"), "pain_vas_sample": ("vas_sample",)}
+    # the cohort runner writes the backgrounds as ifng_sample/il4_sample (and the effects as *_pg_ml); the
+    # calibration adapter writes ifng/il4 (first one present wins)
+    aliases = {"ifng": ("ifng_sample", "ifng_pg_ml"), "il4": ("il4_sample", "il4_pg_ml")}
     for name, alts in aliases.items():
         if name not in p.columns:
             for alt in alts:
                 if alt in p.columns:
                     p = p.rename(columns={alt: name})
                     break
-    if "patient" not in t.columns and "patient_id" in t.columns:
-        t = t.rename(columns={"patient_id": "patient"})
     missing_p = [c for c in PATIENT_REQUIRED if c not in p.columns]
     missing_t = [c for c in TRAJECTORY_REQUIRED if c not in t.columns]
     if missing_p or missing_t:

@@ -1,6 +1,7 @@
 """The ``discsim`` command line. Thin: it parses, calls the library, reports; it holds no science.
 
-Each sub-module registers its commands on :data:`app`.
+The commands live in three modules (one function each) and are registered here, in the order ``--help`` lists
+them: nothing registers itself on import.
 """
 
 from __future__ import annotations
@@ -16,9 +17,16 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts are plain: "[cohort]" and "[default: ...]" must print as written
 )
 
-from . import run_cmds  # noqa: E402,F401  (registers run, check, plot, schema)
-from . import cohort_cmds  # noqa: E402,F401  (registers cohort, sweep)
-from . import calibrate_cmds  # noqa: E402,F401  (registers validate, sensitivity, calibrate)
+from . import calibrate_cmds, cohort_cmds, run_cmds  # noqa: E402
+
+#: Every command, in the order of ``discsim --help``.
+COMMANDS = (
+    run_cmds.run, run_cmds.check, run_cmds.plot, run_cmds.schema,
+    cohort_cmds.cohort, cohort_cmds.sweep,
+    calibrate_cmds.validate, calibrate_cmds.sensitivity, calibrate_cmds.calibrate,
+)
+for _command in COMMANDS:
+    app.command()(_command)
 
 
 def main() -> None:  # console-script entry point

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from . import app
 from ._common import OverwriteOpt, claim_out, console, fail, input_errors_exit_2, note, styled
 
 _STATUS_STYLE = {"inside": "green", "reproduced": "green", "consistent": "yellow", "outside": "red",
@@ -40,7 +39,6 @@ def _params(value: str | None) -> list[str] | None:
     return names
 
 
-@app.command()
 @input_errors_exit_2
 def validate(
     cohort_dir: Annotated[Path, typer.Argument(help="Output directory of `discsim cohort`.", show_default=False)],
@@ -108,7 +106,6 @@ def validate(
     console.print(f"wrote {csv} and {md}")
 
 
-@app.command()
 @input_errors_exit_2
 def sensitivity(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (its [cohort] section draws the patients).", show_default=False)],
@@ -159,7 +156,6 @@ def sensitivity(
                   f"({len(result.design)} points × {patients_per_point} patients, {result.wall_time_s:.0f} s)")
 
 
-@app.command()
 @input_errors_exit_2
 def calibrate(
     scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (not needed with --resume).", show_default=False)] = None,

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..scenario import load_scenario
-from . import app
 from ._common import OverwriteOpt, claim_out, console, default_out, err_console, fail, input_errors_exit_2, note
 from ._common import progress_bar, styled
 
@@ -61,7 +60,6 @@ def _plot(out: Path) -> None:
         console.print(f"wrote {path}")
 
 
-@app.command()
 @input_errors_exit_2
 def cohort(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [cohort] section.", show_default=False)],
@@ -115,7 +113,6 @@ def cohort(
         raise typer.Exit(1)
 
 
-@app.command()
 @input_errors_exit_2
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML file.", show_default=False)],

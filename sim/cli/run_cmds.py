@@ -10,7 +10,6 @@ import typer
 
 from ..scenario import Scenario, ScenarioError, load_scenario
 from ..scenario.dump import to_toml
-from . import app
 from ._common import OverwriteOpt, claim_out, console, default_out, fail, input_errors_exit_2, progress_bar, styled
 
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)]
@@ -36,7 +35,6 @@ def resolve_days(scen: Scenario, days: float | None, source: str = "--days") -> 
     return scen.model_copy(update={"simulation": sim})
 
 
-@app.command()
 @input_errors_exit_2
 def run(
     scenario: ScenarioArg,
@@ -49,6 +47,7 @@ def run(
     """Simulate one patient: timeseries.parquet, manifest.json, fields.zarr and summary.png."""
     from ..io.rundir import write_run
     from ..limits import check_run_budget
+    from ..plots import plot_output_dir
     from ..run import run_one
 
     scen = resolve_days(load_scenario(scenario), days)
@@ -60,6 +59,7 @@ def run(
         task = bar.add_task(f"{scen.name} (simulated days)", total=total)
         result = run_one(scen, seed, snapshots=snapshots, progress=lambda d: bar.update(task, completed=int(d)))
     write_run(result, out, overwrite=overwrite)
+    plot_output_dir(out)  # summary.png, from the files just written
     last = result.timeseries.iloc[-1]
     console.print(styled("done", "green",
         f" in {result.wall_time_s:.1f} s: day {last['day']:.0f}, leg VAS {last['pain_vas']:.1f}, "
@@ -92,7 +92,6 @@ def _check_cohort_draws(scen: Scenario, source: str) -> None:
             raise ScenarioError(source, [Problem("cohort", f"drawing patient {k} fails: {exc}")]) from None
 
 
-@app.command()
 @input_errors_exit_2
 def check(
     file: Annotated[Path, typer.Argument(help="Scenario or sweep TOML file.", show_default=False)],
@@ -131,7 +130,6 @@ def check(
     typer.echo(f"# {file}: valid (rim exposure {scen.rim_exposure():.2f})")
 
 
-@app.command()
 @input_errors_exit_2
 def plot(
     directory: Annotated[Path, typer.Argument(help="An output directory of run, cohort, sweep or sensitivity.")],
@@ -158,7 +156,6 @@ def plot(
         console.print(f"wrote {path}")
 
 
-@app.command()
 @input_errors_exit_2
 def schema(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of printing.")] = None,

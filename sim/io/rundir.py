@@ -64,12 +64,12 @@ def snapshots_dataset(result: RunResult):
     return ds
 
 
-def write_run(result: RunResult, out: str | Path, *, plot: bool = True, overwrite: bool = False) -> Path:
-    """Write a run directory: each file atomically, the manifest last.
+def write_run(result: RunResult, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a run directory's data: each file atomically, the manifest last (figures: :mod:`sim.plots`).
 
     ``out`` is claimed first (:func:`sim.io.outdir.claim_out_dir`): a new or empty directory or an earlier run
     is fine; a directory with someone else's files is refused unless ``overwrite``. Only the run's own files
-    (timeseries.parquet, fields.zarr, summary.png, manifest.json) are replaced; nothing else is touched.
+    (timeseries.parquet, fields.zarr, manifest.json) are replaced; nothing else is touched.
     """
     out = claim_out_dir(out, "run", overwrite=overwrite)
     manifest = manifest_of(result)
@@ -78,10 +78,6 @@ def write_run(result: RunResult, out: str | Path, *, plot: bool = True, overwrit
     if result.snapshots:
         with atomic_subdir(out / FIELDS) as tmp:
             snapshots_dataset(result).to_zarr(tmp, consolidated=False, mode="w")
-    if plot:
-        from ..plots.summary import plot_run
-
-        plot_run(result.timeseries, manifest, out / "summary.png")
     write_json(manifest, out / MANIFEST)
     return out
 
