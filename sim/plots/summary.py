@@ -15,8 +15,9 @@ from ..io.store import save_figure  # noqa: E402
 
 
 def literal(text: object) -> str:
-    """``text`` as matplotlib prints it verbatim (a user's ``$`` would otherwise start mathtext)."""
-    return str(text).replace("$", r"\$")
+    """``text`` as matplotlib prints it verbatim (a user's ``$`` would otherwise start mathtext; control
+    characters have no glyph and are shown as ``?``)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text)).replace("$", r"\$")
 
 
 __all__ = ["plot_run", "PHENOTYPE_COLORS", "CYTOKINE_LABELS"]
