@@ -462,8 +462,8 @@ def advance(n_steps, c, fx, on, ist, fst, rng, fields3, sources3, material, uid,
                 transport(fields3, sources3, D, k, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held,
                           has_mask)
             # ---- macrophages (the basal influx follows the fragment left at the start of their turn)
-            fragment_left = 0.0
-            if on.recruitment and fst[MATERIAL0_SUM] > 0.0:
+            fragment_left = 0.0  # (only recruitment needs it)
+            if c.influx_h > 0.0 and fst[MATERIAL0_SUM] > 0.0:
                 fragment_left = _sum(material) / fst[MATERIAL0_SUM]
             for i in range(n):
                 alive[i] = True
