@@ -23,7 +23,7 @@ from .. import diffusion
 from ..scenario.schema import CYTOKINES, Scenario
 from . import kernels as K
 from .agents import Macrophage, MacrophageArrays
-from .geometry import Section, build_section
+from .geometry import build_section
 from .pain import PainState
 from .processes import _activation, derived_arrays, enabled_record, field_index_record, parameter_record
 from .rng import stream_for
