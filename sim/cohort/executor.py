@@ -13,7 +13,8 @@ tasks there are. On a rerun, a part whose fingerprint matches is not recomputed:
 run. A task that raises is retried ``retries`` times; if it still fails, its error is written to
 ``out_dir/<key>.error.json`` and the other tasks go on (failed tasks are tried again on a rerun).
 
-Workers run with ``NUMBA_NUM_THREADS=1``: parallelism comes from tasks, not threads.
+Workers run with ``NUMBA_NUM_THREADS=1``: parallelism comes from tasks, not threads. Local workers die with
+their parent, however it dies (``SIGKILL`` included): nothing keeps computing, or holds the terminal, after it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -125,8 +128,50 @@ def _single_threaded_numba() -> None:
         pass
 
 
-def _init_worker() -> None:
+#: seconds between two looks of a worker's watchdog at its parent
+_PARENT_POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent_signal() -> bool:
+    """Ask the Linux kernel to SIGKILL this process when its parent dies. False where that is not available.
+
+    The signal comes when the parent *thread* that started this process ends; pool workers are started by the
+    thread that calls :func:`run_tasks` (``submit``), which outlives the pool.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except Exception:  # pragma: no cover - no libc / prctl
+        return False
+
+
+def _watch_parent(parent_pid: int, interval: float) -> None:
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent_pid:  # orphaned: re-parented to init or a subreaper
+            os._exit(1)
+
+
+def _init_worker(parent_pid: int | None = None) -> None:
+    """Pool initializer: single-threaded numba, and the worker dies with its parent.
+
+    Linux kills the worker the moment its parent dies (``PR_SET_PDEATHSIG``); a daemon thread polling
+    ``os.getppid()`` is the fallback elsewhere (and a second line on Linux). A parent that died before the
+    request was made is caught by comparing ``os.getppid()`` with the pid it passed.
+    """
     _single_threaded_numba()
+    if parent_pid is None:
+        return
+    _die_with_parent_signal()
+    if os.getppid() != parent_pid:  # the parent died before we asked: nobody will collect our results
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid, _PARENT_POLL_S), name="discsim-parent-watchdog",
+                     daemon=True).start()
 
 
 def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float, float]:
@@ -295,7 +340,9 @@ def _serial_loop(todo: list[Task], fn, rec: _Recorder, retries: int) -> None:
 
 def _new_pool(n: int) -> ProcessPoolExecutor:
     # spawn: no inherited numba threads / locks from the parent; workers import sim afresh
-    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    # workers die with this process (see _init_worker): a SIGKILLed parent leaves no orphan computing or holding stdout
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(os.getpid(),))
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:

@@ -37,6 +37,7 @@ def manifest_of(result: RunResult) -> dict[str, Any]:
         "kind": "run",
         "scenario": result.scenario.model_dump(mode="json"),
         "seed": result.seed,
+        "engine_stream": result.engine_stream,  # the derived random stream (sim.model.rng)
         "wall_time_s": round(result.wall_time_s, 3),
         "section": result.section,
         "columns": OBSERVABLES,

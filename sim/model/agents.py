@@ -38,19 +38,28 @@ class MacrophageArrays:
     age_h = property(lambda self: self._age_h[: self.n])
     engulfed_um3 = property(lambda self: self._engulfed_um3[: self.n])
 
+    @property
+    def capacity(self) -> int:
+        return int(self._uid.size)
+
+    def reserve(self, need: int) -> None:
+        """Grow the arrays (at least doubling) so that ``need`` agents fit; live slots are kept."""
+        if need <= self._uid.size:
+            return
+        cap = max(need, 2 * self._uid.size)
+        for name in self._fields:
+            old = getattr(self, "_" + name)
+            new = np.zeros(cap, dtype=old.dtype)
+            new[: self.n] = old[: self.n]
+            setattr(self, "_" + name, new)
+
     def add(self, pos: np.ndarray) -> None:
         """Append new M0 cells at flat voxel indices ``pos``."""
         k = pos.size
         if k == 0:
             return
         need = self.n + k
-        if need > self._uid.size:
-            cap = max(need, 2 * self._uid.size)
-            for name in self._fields:
-                old = getattr(self, "_" + name)
-                new = np.zeros(cap, dtype=old.dtype)
-                new[: self.n] = old[: self.n]
-                setattr(self, "_" + name, new)
+        self.reserve(need)
         sl = slice(self.n, need)
         self._uid[sl] = np.arange(self._next_uid, self._next_uid + k)
         self._pos[sl] = pos

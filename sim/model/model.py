@@ -1,15 +1,11 @@
 """``DiscModel``: a herniated fragment invaded by macrophages, cytokine fields, resorption and pain.
 
-One step (``dt_hours``, default 1 h) is a fixed sequence, each a numba kernel over arrays:
-
-1. sources: disc cells (constitutive; MMP-3 induced by TNF-α) and macrophages (by phenotype,
-   M1 products suppressed by IL-10), scattered order-independently into the field sources;
-2. fields: every cytokine field advanced by backward Euler (``sim.diffusion.FieldSet``);
-3. macrophages: polarization and plasticity, ageing and death/egress, phagocytosis of NP material,
-   chemotaxis up the chemoattractant gradient;
-4. recruitment: Poisson influx of monocytes at the vascular sites of the exposed rim;
-5. tissue: MMP degradation of the NP matrix, then non-inflammatory shrinkage (dehydration, retraction);
-6. pain: sensitization from root cytokines (resolved by IL-10) and compression by the fragment.
+One step (``dt_hours``, default 1 h) is the ordered list of named processes in
+:data:`sim.model.processes.PROCESSES` (disc-cell and macrophage secretion, transport, polarization, death and
+egress, phagocytosis, chemotaxis, recruitment, matrix digestion, shrinkage, pain), each a compiled kernel;
+``[model] disable`` in a scenario switches any of them off. Many steps run per call into compiled code
+(:func:`sim.model.kernels.advance`: a simulated day per call in :meth:`DiscModel.run_days`), field solve, random
+draws and pain included, so no Python runs between the steps of a day.
 
 Mesa is the shell: the model is seeded through ``rng``, its macrophages are ``mesa.Agent`` handles in
 ``model.agents`` (synchronised lazily, when you look), and a ``DataCollector`` records one row of
@@ -27,8 +23,10 @@ from .. import diffusion
 from ..scenario.schema import CYTOKINES, Scenario
 from . import kernels as K
 from .agents import Macrophage, MacrophageArrays
-from .geometry import Section, build_section
+from .geometry import build_section
 from .pain import PainState
+from .processes import _activation, derived_arrays, enabled_record, field_index_record, parameter_record
+from .rng import stream_for
 
 __all__ = ["DiscModel", "OBSERVABLES"]
 
@@ -49,43 +47,6 @@ OBSERVABLES: dict[str, str] = {
     **{f"{c}_fragment_pg_ml": f"{c} material-weighted mean in the fragment, pg/mL" for c in CYTOKINES},
     **{f"{c}_root_pg_ml": f"{c} mean over the nerve root's outer layer, pg/mL" for c in CYTOKINES},
 }
-
-
-def _kinetics(s: Scenario, section: Section) -> K.Kinetics:
-    p, pat = s.parameters, s.patient
-    dt_h = s.simulation.dt_hours
-    per_day = 1.0 / 24.0
-    pol = p.polarization
-    return K.Kinetics(
-        dt_h=dt_h,
-        ifng=pat.ifng_pg_ml,
-        il4=pat.il4_pg_ml,
-        m0_m1=pol.m0_to_m1_per_day * per_day,
-        m0_m2=pol.m0_to_m2_per_day * per_day,
-        m1_m2=pol.m1_to_m2_per_day * per_day,
-        m2_m1=pol.m2_to_m1_per_day * per_day,
-        danger_w=pol.danger_weight,
-        phago_w=pol.phagocytosis_weight,
-        k_tnf=pol.tnf_half_max_pg_ml,
-        k_ifng=pol.ifng_half_max_pg_ml,
-        k_il4=pol.il4_half_max_pg_ml,
-        k_il10=pol.il10_half_max_pg_ml,
-        k_tgfb=pol.tgfb_half_max_pg_ml,
-        k_engulfed=pol.engulfed_half_max_um3,
-        death_m0=per_day / p.lifespan.m0_days,
-        death_m1=per_day / p.lifespan.m1_days,
-        death_m2=per_day / p.lifespan.m2_days,
-        p_jump=min(1.0, p.motility.speed_um_per_min * 60.0 * dt_h / section.dx_um),
-        chemotaxis=p.motility.chemotaxis_sensitivity,
-        k_chemo_sense=p.recruitment.chemo_half_max_pg_ml,
-        phago_frac=p.phagocytosis.volume_um3_per_h / section.dx_um**3,
-        phago_f0=p.phagocytosis.m0_factor,
-        phago_f1=p.phagocytosis.m1_factor,
-        voxel_um3=section.dx_um**3,
-        dx_um=section.dx_um,
-        il10_imax=p.secretion.il10_max_inhibition,
-        il10_ic50=p.secretion.il10_ic50_pg_ml,
-    )
 
 
 class DiscModel(mesa.Model):
@@ -123,11 +84,8 @@ class DiscModel(mesa.Model):
         sec = self.section
         p = scenario.parameters
         self.dt_h = scenario.simulation.dt_hours
-        # time is an integer count of steps (a whole number of them makes a day, enforced by the schema), so
-        # day boundaries are exact at any dt: summing a dt like 1/60 h drifts
         self._steps_per_day = scenario.simulation.steps_per_day
-        self._step_count = 0
-        self.hours = 0.0
+        self.disabled: tuple[str, ...] = tuple(scenario.model.disable)
 
         specs = {
             name: diffusion.FieldSpec(
@@ -137,58 +95,37 @@ class DiscModel(mesa.Model):
             for name in CYTOKINES
         }
         self.fields = diffusion.FieldSet(sec.shape, sec.dx_um, specs)
-        # patient IL-10 background: a uniform source that holds the field at the background level
-        il10_bg = scenario.patient.il10_background_pg_ml
-        self.fields["il10"][...] = il10_bg
-        self._il10_bg_source = il10_bg * specs["il10"].decay
+        # patient IL-10 background: held at its level by the il10_background process's uniform source
+        self.fields["il10"][...] = scenario.patient.il10_background_pg_ml
         self.material = sec.material0.copy()
-        self._material0_sum = float(sec.material0.sum())
         self.macrophages = MacrophageArrays()
-        # the patient's IFN-γ and IL-4 as fractions of saturation: they act on M1 output and on the root
-        pat, pol = scenario.patient, p.polarization
-        f_ifng = pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml)
-        f_il4 = pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml)
-        self.pain = PainState.from_parameters(p.pain, pat.nerve_sensitivity, ifng_activation=f_ifng,
+        f_ifng, f_il4 = _activation(scenario)
+        self.pain = PainState.from_parameters(p.pain, scenario.patient.nerve_sensitivity, ifng_activation=f_ifng,
                                               il4_activation=f_il4)
 
-        # kernel inputs derived once
-        self._kin = _kinetics(scenario, sec)
-        conv_cell = 1.0 / (sec.voxel_volume_ml * 3600.0)  # pg/cell/h -> pg/mL/s in one voxel
-        self._secretion_table = np.array(
-            [[getattr(getattr(p.secretion, ph), c) for c in CYTOKINES] for ph in ("m0", "m1", "m2")]
-        )
-        # patient-level IFN-γ priming and IL-4 suppression of the M1 products primed through transcription
-        # (TNF-α, IL-6, IL-8); IL-1β release is inflammasome-gated (a second, danger signal), not primed
-        m1_gain = (1.0 + p.secretion.ifng_priming_gain * f_ifng) * (1.0 - p.secretion.il4_max_inhibition * f_il4)
-        for c in ("tnf", "il6", "il8"):
-            self._secretion_table[K.M1, CYTOKINES.index(c)] *= m1_gain
-        self._conv_cell = conv_cell
-        cells_per_ml = p.disc_cells.density_per_mm3 * 1e3
-        per_s = cells_per_ml / 3600.0  # pg/cell/h -> pg/mL/s at full material
-        dc = p.disc_cells
-        # constitutive NP secretion × the patient's multiplier: disc-cell activity scales the NF-κB programme
-        # (TNF-α, IL-6, IL-8, CCL2); IL-1β release needs a second, inflammasome signal and TGF-β is stored latent
-        # in the matrix, so each has its own patient multiplier instead
-        pt = scenario.patient
-        act = pt.disc_cell_activity
-        patient_factor = {"tnf": act, "il6": act, "il8": act, "chemo": act,
-                          "il1b": pt.np_il1b_expression, "tgfb": pt.np_tgfb_expression}
-        self._disc_rates = np.zeros(len(CYTOKINES))
-        for name, mult in patient_factor.items():
-            self._disc_rates[CYTOKINES.index(name)] = getattr(dc, f"{name}_pg_per_cell_h") * per_s * mult
-        self._mmp_max = dc.mmp3_max_pg_per_cell_h * per_s
-        self._chemo_per_mmp = dc.chemo_per_mmp / 3600.0
-        self._rec = p.recruitment
-        self._influx_h = (
-            p.recruitment.monocyte_influx_per_site_per_day / 24.0 * scenario.patient.inflammatory_propensity
-        )
-        self._degrade_h = p.tissue.mmp_degradation_per_day / 24.0
+        # compiled-step inputs, derived once by the processes
+        self._c = parameter_record(scenario, sec)
+        self._fx = field_index_record()
+        self._on = enabled_record(self.disabled)
+        self.kernel_arrays = derived_arrays(scenario, sec)
+        self._rng_state, self.engine_stream = stream_for(seed)
+        self._ist = np.zeros(5, dtype=np.int64)
+        self._fst = np.zeros(5)
+        self._fst[K.MATERIAL0_SUM] = float(sec.material0.sum())
         self._root_index = np.flatnonzero(sec.root_surface).astype(np.int64)
         self._zone_index = np.flatnonzero(sec.contact_zone).astype(np.int64)
-        self._zone0 = float(sec.material0.flat[self._zone_index].sum())
-        self._walkable = sec.walkable.ravel()
+        self._fst[K.ZONE0] = float(sec.material0.flat[self._zone_index].sum())
+        self._fst[K.COMPRESSION] = self.pain.compression
+        self._walkable = np.ascontiguousarray(sec.walkable.ravel())
+        self._vessel_index = np.ascontiguousarray(sec.vessel_index, dtype=np.int64)
+        self._site_counts = np.zeros(self._vessel_index.size, dtype=np.int64)
         self._counts = np.zeros((3, self.material.size), dtype=np.int64)
-        self._occupied = np.zeros(self.material.size, dtype=np.bool_)  # scratch of disc_cell_sources
+        self._occupied = np.zeros(self.material.size, dtype=np.bool_)
+        self._alive = np.zeros(0, dtype=np.bool_)
+        self._grad = np.zeros((0, 2))
+        expl, nsub = self.fields._plan_for(self.dt_h * 3600.0, "implicit")
+        fs = self.fields
+        self._solver = (fs._D, fs._k, expl, nsub, fs._faces, fs._g, fs._held, fs._has_mask)
         hist = scenario.geometry
         self._cd68_factor = (hist.section_thickness_um + hist.macrophage_diameter_um) / sec.dx_um
         self._handles: dict[int, Macrophage] = {}
@@ -205,96 +142,99 @@ class DiscModel(mesa.Model):
         return self.fields.data.reshape(len(CYTOKINES), -1)
 
     @property
+    def hours(self) -> float:
+        """Simulated time since the herniation event, h (read-write)."""
+        return float(self._fst[K.HOURS])
+
+    @hours.setter
+    def hours(self, value: float) -> None:
+        """Set the clock (rounded to a whole step)."""
+        self._ist[K.STEP] = int(round(float(value) / self.dt_h))
+        self._fst[K.HOURS] = self._ist[K.STEP] * 24.0 / self._steps_per_day
+
+    @property
     def day(self) -> float:
         return self.hours / 24.0
 
     def disc_cell_viability(self) -> float:
         """Surviving fraction of NP cells in the fragment (exponential loss of viability)."""
-        half_life = self.config.parameters.disc_cells.viability_half_life_days * self.config.patient.np_cell_survival
-        return 0.5 ** (self.day / half_life)
+        return 0.5 ** (self.day / float(self._c[0]["viability_half_life_days"]))
 
     def dehydration_factor(self, day: float | None = None) -> float:
         """Fraction of the fragment left by dehydration/retraction alone at ``day``: 1 − f·(1 − e^{−t/τ})."""
         t = self.day if day is None else day
-        f = self.config.patient.dehydration_fraction
-        return 1.0 - f * (1.0 - math.exp(-t / self.config.parameters.tissue.dehydration_time_days))
+        return K.dehydration_factor(t, self.config.patient.dehydration_fraction,
+                                    self.config.parameters.tissue.dehydration_time_days)
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
-        """Advance the model by ``dt_hours``."""
-        dt_h, kin, mac = self.dt_h, self._kin, self.macrophages
-        flat = self._fields_flat
-        material = self.material.reshape(-1)
-
-        # 1. sources
-        self.fields.clear_sources()
-        src = self.fields.sources.reshape(len(CYTOKINES), -1)
-        viability = self.disc_cell_viability()
-        K.disc_cell_sources(
-            material, flat, src, self._disc_rates, self._mmp_max,
-            self.config.parameters.disc_cells.mmp3_tnf_half_max_pg_ml, self._chemo_per_mmp, viability,
-            mac.pos, self._occupied,
-        )
-        if self._il10_bg_source:
-            src[K.IL10] += self._il10_bg_source
-        if mac.n:
-            K.secrete(mac.pos, mac.phen, flat, self._secretion_table, self._conv_cell, kin, src, self._counts)
-
-        # 2. fields
-        self.fields.advance(dt_h * 3600.0, method="implicit")
-
-        # 3-4. macrophages (polarize, age/die, phagocytose, chemotaxis) and recruitment, one kernel call
-        alive = np.ones(mac.n, dtype=np.bool_)
-        grad = np.empty((mac.n, 2))
-        recruits = K.macrophage_step(
-            mac.pos, mac.phen, mac.age_h, mac.engulfed_um3, alive, flat, self.fields["chemo"], material,
-            viability, self._walkable, self._counts, grad, self.section.vessel_index,
-            self._influx_h, self._rec.basal_fraction, self._rec.chemo_half_max_pg_ml,
-            float(material.sum()) / self._material0_sum, kin, self.rng,
-        )
-        mac.keep(alive)
-        if recruits.any():
-            mac.add(np.repeat(self.section.vessel_index, recruits))
-
-        # 5. tissue: MMP digestion, then non-inflammatory shrinkage (dehydration, retraction) of what is left
-        K.degrade_matrix(material, flat[K.MMP], self._degrade_h, self.config.parameters.tissue.mmp_half_max_pg_ml, dt_h)
-        if self.config.patient.dehydration_fraction > 0.0:
-            material *= self.dehydration_factor(self.day + dt_h / 24.0) / self.dehydration_factor()
-
-        # 6. pain
-        root = K.masked_means(flat, self._root_index)
-        self.pain.update(root, self._contact_fraction(), dt_h / 24.0)
-
-        self._step_count += 1
-        self.hours = self._step_count * 24.0 / self._steps_per_day
-        if self._step_count % self._steps_per_day == 0:
-            self._observe(root)
-            self.datacollector.collect(self)
+        """Advance the model by ``dt_hours`` (one pass of every enabled process)."""
+        self._advance(1)
 
     def run_days(self, days: float, progress=None) -> None:
-        """Step until ``days`` after onset; ``progress(day)`` is called once per simulated day."""
+        """Step until ``days`` after onset; ``progress(day)`` is called once per simulated day.
+
+        Each simulated day is one call into compiled code (all its steps), followed by the day's observation.
+        """
         n_steps = int(round(days * 24.0 / self.dt_h))
-        last_day = int(self.day)
-        for _ in range(n_steps):
-            self.step()
-            if progress is not None and int(self.day) != last_day:
-                last_day = int(self.day)
+        while n_steps > 0:
+            k = self._steps_to_next_day(n_steps)
+            self._advance(k)
+            n_steps -= k
+            if progress is not None:
                 progress(self.day)
+
+    def _steps_to_next_day(self, limit: int) -> int:
+        """Steps (at most ``limit``) until the next day boundary, that step included."""
+        return min(limit, self._steps_per_day - int(self._ist[K.STEP]) % self._steps_per_day)
+
+    def _advance(self, n_steps: int) -> None:
+        """Run ``n_steps`` steps in compiled code, observing (DataCollector) at every day boundary reached."""
+        while n_steps > 0:
+            k = self._steps_to_next_day(n_steps)
+            self._run_compiled(k)
+            n_steps -= k
+            if int(self._ist[K.STEP]) % self._steps_per_day == 0:
+                self._observe()
+                self.datacollector.collect(self)
+
+    def _run_compiled(self, n_steps: int) -> None:
+        mac, ist, fst = self.macrophages, self._ist, self._fst
+        ist[K.N_ALIVE], ist[K.NEXT_UID] = mac.n, mac._next_uid
+        fst[K.SENSITIZATION], fst[K.COMPRESSION] = self.pain.sensitization, self.pain.compression
+        a = self.kernel_arrays
+        while n_steps > 0:
+            cap = mac._pos.size
+            if self._alive.size != cap:
+                self._alive = np.zeros(cap, dtype=np.bool_)
+                self._grad = np.zeros((cap, 2))
+            done = K.advance(
+                n_steps, self._c, self._fx, self._on, ist, fst, self._rng_state, self.fields.data,
+                self.fields.sources, self.material.reshape(-1), mac._uid, mac._pos, mac._phen, mac._age_h,
+                mac._engulfed_um3, self._alive, self._grad, self._counts, self._occupied, self._site_counts,
+                a["disc_rates"], a["secretion_table"], a["il10_suppressible"], a["pain_weights"],
+                a["pain_half_max"], *self._solver, self._walkable, self._vessel_index, self._root_index,
+                self._zone_index,
+            )
+            n_steps -= done
+            self.steps += done  # Mesa's step counter (``model.time`` moves only with ``model.step()``)
+            if n_steps > 0:  # recruits did not fit: grow the arrays, the next call completes the step
+                mac.n = int(ist[K.N_ALIVE])
+                mac.reserve(int(ist[K.N_ALIVE] + ist[K.N_RECRUITS]))
+        mac.n, mac._next_uid = int(ist[K.N_ALIVE]), int(ist[K.NEXT_UID])
+        self.pain.sensitization, self.pain.compression = float(fst[K.SENSITIZATION]), float(fst[K.COMPRESSION])
 
     # ------------------------------------------------------------------ observables
     def _contact_fraction(self) -> float:
-        if self._zone0 <= 0.0:
-            return 0.0
-        return float(self.material.reshape(-1)[self._zone_index].sum()) / self._zone0
+        return K.contact_fraction(self.material.reshape(-1), self._zone_index, float(self._fst[K.ZONE0]))
 
     def area_mm2(self) -> float:
         return float(self.material.sum()) * self.section.voxel_area_mm2
 
-    def _observe(self, root: np.ndarray | None = None) -> None:
+    def _observe(self) -> None:
         flat = self._fields_flat
         material = self.material.reshape(-1)
-        if root is None:
-            root = K.masked_means(flat, self._root_index)
+        root = K.masked_means(flat, self._root_index)
         frag = K.material_weighted_means(flat, material)
         mac = self.macrophages
         n0, n1, n2 = mac.counts()

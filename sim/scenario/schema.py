@@ -555,6 +555,29 @@ class Parameters(_Strict):
     pain: Pain = Field(default_factory=Pain)
 
 
+# ---------------------------------------------------------------------------------------------- [model]
+class ModelSpec(_Strict):
+    """Which of the model's processes run (docs/model.md, "Processes"). Ablations switch processes off here
+    instead of setting fake parameter values."""
+
+    disable: list[str] = Field(
+        default_factory=list,
+        description="Processes switched off, by name (the process list is in docs/model.md), e.g. "
+        "[\"macrophage_secretion\", \"recruitment\"].",
+        max_length=64,
+    )
+
+    @field_validator("disable")
+    @classmethod
+    def _known_processes(cls, names: list[str]) -> list[str]:
+        from ..model.processes import PROCESS_NAMES  # the process list lives with the model
+
+        unknown = [n for n in names if n not in PROCESS_NAMES]
+        if unknown:
+            raise ValueError(f"unknown process(es) {', '.join(map(repr, unknown))}; valid: {', '.join(PROCESS_NAMES)}")
+        return list(dict.fromkeys(names))
+
+
 # the cohort section needs Patient (above); imported here to avoid a circular import
 from .variability import CohortSpec  # noqa: E402
 
@@ -575,6 +598,7 @@ class Scenario(_Strict):
     patient: Patient = Field(default_factory=Patient)
     geometry: Geometry = Field(default_factory=Geometry)
     parameters: Parameters = Field(default_factory=Parameters)
+    model: ModelSpec = Field(default_factory=ModelSpec, description="Processes switched off ([model] disable).")
     cohort: CohortSpec | None = Field(None, description="Patient variability of a virtual cohort (docs/cohorts.md).")
 
     def rim_exposure(self) -> float:

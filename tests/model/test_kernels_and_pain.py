@@ -5,15 +5,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.model import kernels as K
-from sim.model.model import _kinetics
 from sim.model.geometry import build_section
 from sim.model.pain import PainState
+from sim.model.processes import parameter_record
+from sim.model.rng import stream_for
 from sim.scenario import Scenario
+from sim.scenario.schema import CYTOKINES
+
+IL6, IL10, TNF = (CYTOKINES.index(c) for c in ("il6", "il10", "tnf"))
 
 
-def _kin():
+def _params(**replace):
+    """The default scenario's kernel parameter record, with some values replaced."""
     s = Scenario()
-    return _kinetics(s, build_section(s, np.random.default_rng(0)))
+    rec = parameter_record(s, build_section(s, np.random.default_rng(0)))
+    for key, value in replace.items():
+        rec[0][key] = value
+    return rec[0]
 
 
 @settings(deadline=None, max_examples=25)
@@ -24,38 +32,40 @@ def test_phagocytosis_is_independent_of_agent_order(n, seed):
     pos = rng.integers(0, nv, n).astype(np.int64)
     phen = rng.integers(0, 3, n).astype(np.int8)
     mat0 = rng.random(nv) * (rng.random(nv) > 0.3)
-    kin = _kin()._replace(phago_frac=rng.random() * 0.2)
+    kin = _params(phago_frac=rng.random() * 0.2)
     mat_a, eng_a = mat0.copy(), np.zeros(n)
-    K.phagocytose(pos, phen, eng_a, mat_a, np.zeros((3, nv), np.int64), kin)
+    K.phagocytosis(pos, phen, eng_a, n, mat_a, np.zeros((3, nv), np.int64), kin)
     perm = rng.permutation(n)
     mat_b, eng_b = mat0.copy(), np.zeros(n)
-    K.phagocytose(pos[perm], phen[perm], eng_b, mat_b, np.zeros((3, nv), np.int64), kin)
+    K.phagocytosis(pos[perm], phen[perm], eng_b, n, mat_b, np.zeros((3, nv), np.int64), kin)
     assert np.array_equal(mat_a, mat_b)
     assert np.array_equal(eng_a[perm], eng_b)
     # engulfed volume equals material removed (conservation), and material never goes negative
     assert (mat_a >= 0).all()
-    removed_um3 = (mat0 - mat_a).sum() * kin.voxel_um3
+    removed_um3 = (mat0 - mat_a).sum() * kin["voxel_um3"]
     assert math.isclose(eng_a.sum(), removed_um3, rel_tol=1e-9, abs_tol=1e-6)
 
 
 def test_matrix_degradation_is_exact_exponential():
     m = np.full(5, 0.8)
     mmp = np.array([0.0, 1.0, 10.0, 100.0, 1e6])
-    K.degrade_matrix(m, mmp, 0.01, 10.0, 2.0)
+    K.matrix_digestion(m, mmp, _params(degrade_h=0.01, k_mmp=10.0, dt_h=2.0))
     expected = 0.8 * np.exp(-0.01 * mmp / (mmp + 10.0) * 2.0)
     np.testing.assert_allclose(m, expected, rtol=1e-15)
 
 
 def test_no_recruitment_at_zero_influx():
-    out = K.recruit(np.arange(10, dtype=np.int64), np.full(10, 1e3), 0.0, 0.1, 20.0, 1.0, 1.0, np.random.default_rng(0))
-    assert out.sum() == 0
+    out = np.zeros(10, dtype=np.int64)
+    total = K.recruitment(np.arange(10, dtype=np.int64), np.full(10, 1e3), 1.0, _params(influx_h=0.0),
+                          stream_for(0)[0], out)
+    assert total == 0 and out.sum() == 0
 
 
 def test_sensitization_relaxes_to_its_analytic_equilibrium():
     s = Scenario()
     pain = PainState.from_parameters(s.parameters.pain, 1.0)
     root = np.zeros(8)
-    root[K.TNF] = 5.0
+    root[TNF] = 5.0
     k = s.parameters.pain.sensitization_per_day * pain.drive(root)
     r = s.parameters.pain.resolution_per_day
     for _ in range(10):
@@ -85,8 +95,8 @@ def test_patient_ifng_and_il4_enter_drive_and_resolution_analytically():
     f_g, f_4 = 0.6, 0.25
     pain = PainState.from_parameters(p, 1.0, ifng_activation=f_g, il4_activation=f_4)
     root = np.zeros(8)
-    root[K.IL6] = 7.0
-    root[K.IL10] = 4.0
+    root[IL6] = 7.0
+    root[IL10] = 4.0
     drive = p.il6_weight * 7.0 / (7.0 + p.il6_half_max_pg_ml) * (1 + p.ifng_sensitization_gain * f_g)
     assert math.isclose(pain.drive(root), drive, rel_tol=1e-12)
     r = p.resolution_per_day * (1 + p.il10_resolution_gain * 4.0 / (4.0 + p.il10_half_max_pg_ml)
@@ -115,8 +125,8 @@ def test_ifng_primes_and_il4_suppresses_m1_pro_inflammatory_secretion():
         m = DiscModel(with_overrides(base, {"patient.ifng_pg_ml": ifng, "patient.il4_pg_ml": il4}))
         gain = (1 + se.ifng_priming_gain * ifng / (ifng + pol.ifng_half_max_pg_ml)) * (
             1 - se.il4_max_inhibition * il4 / (il4 + pol.il4_half_max_pg_ml))
-        for j, c in enumerate(("tnf", "il1b", "il6", "il8", "il10", "tgfb")):
+        table = m.kernel_arrays["secretion_table"]
+        for c in ("tnf", "il1b", "il6", "il8", "il10", "tgfb"):
             expected = getattr(se.m1, c) * (gain if c in ("tnf", "il6", "il8") else 1.0)
-            assert math.isclose(m._secretion_table[K.M1, j], expected, rel_tol=1e-12)
-        assert np.array_equal(m._secretion_table[K.M2], [getattr(se.m2, c) for c in
-                                                         ("tnf", "il1b", "il6", "il8", "il10", "tgfb", "chemo", "mmp")])
+            assert math.isclose(table[K.M1, CYTOKINES.index(c)], expected, rel_tol=1e-12)
+        assert np.array_equal(table[K.M2], [getattr(se.m2, c) for c in CYTOKINES])
