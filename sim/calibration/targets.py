@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..scenario.params import provenance_of
-from ..scenario.schema import Scenario
+from ..scenario.scenario import Scenario
 
 __all__ = [
     "TARGETS_FILE",

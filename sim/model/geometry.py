@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..scenario.schema import HerniationType, Scenario
+from ..scenario.scenario import Scenario
+from ..scenario.schema import HerniationType
 
 __all__ = ["Section", "build_section", "SPHERE_RULE", "CONTAINED"]
 

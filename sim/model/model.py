@@ -20,7 +20,8 @@ import mesa
 import numpy as np
 
 from .. import diffusion
-from ..scenario.schema import CYTOKINES, Scenario
+from ..scenario.scenario import Scenario
+from ..scenario.schema import CYTOKINES
 from . import kernels as K
 from .agents import Macrophage, MacrophageArrays
 from .geometry import build_section

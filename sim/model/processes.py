@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scenario.schema import CYTOKINES, Scenario
+from ..scenario.scenario import Scenario
+from ..scenario.schema import CYTOKINES
 
 __all__ = [
     "CYTOKINE_ROLES", "Process", "PROCESSES", "PROCESS_NAMES", "STATE", "field_index_record", "enabled_record",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .schema import Scenario
+from .scenario import Scenario
 
 _HEADER = """# Scenario files
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .schema import Parameters, Scenario
+from .scenario import Scenario
+from .schema import Parameters
 
 __all__ = ["Problem", "ScenarioError", "load_scenario", "parse_scenario", "with_overrides", "validate_model"]
 

@@ -26,7 +26,6 @@ from .params import calibrated, setting, sourced
 __all__ = [
     "HerniationType",
     "CYTOKINES",
-    "Scenario",
     "Simulation",
     "Patient",
     "Geometry",
@@ -576,33 +575,3 @@ class ModelSpec(_Strict):
         if unknown:
             raise ValueError(f"unknown process(es) {', '.join(map(repr, unknown))}; valid: {', '.join(PROCESS_NAMES)}")
         return list(dict.fromkeys(names))
-
-
-# the cohort section needs Patient (above); imported here to avoid a circular import
-from .variability import CohortSpec  # noqa: E402
-
-
-class Scenario(_Strict):
-    """A complete, validated scenario."""
-
-    name: str = Field("unnamed", description="Short name of the scenario (used in outputs).", max_length=200)
-    description: str = Field("", description="Free text.", max_length=5000)
-    parameter_set: str | None = Field(
-        None,
-        description="Path (relative to the scenario file) of a parameter-set TOML whose `parameters.*` values apply "
-        "beneath this file's own [parameters] (which win), e.g. \"../calibration/calibrated.toml\". Resolved when "
-        "the file is loaded; kept here as provenance.",
-        max_length=1000,
-    )
-    simulation: Simulation = Field(default_factory=Simulation)
-    patient: Patient = Field(default_factory=Patient)
-    geometry: Geometry = Field(default_factory=Geometry)
-    parameters: Parameters = Field(default_factory=Parameters)
-    model: ModelSpec = Field(default_factory=ModelSpec, description="Processes switched off ([model] disable).")
-    cohort: CohortSpec | None = Field(None, description="Patient variability of a virtual cohort (docs/cohorts.md).")
-
-    def rim_exposure(self) -> float:
-        """The patient's rim exposure, or its herniation type's default."""
-        if self.patient.rim_exposure is not None:
-            return self.patient.rim_exposure
-        return getattr(self.parameters.containment, self.patient.herniation_type.value)
