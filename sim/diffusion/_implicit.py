@@ -39,6 +39,14 @@ from ._simd import (
     fwd_narrow_react,
     fwd_wide,
     fwd_wide_react,
+    strided1,
+    strided2,
+    strided3,
+    strided4,
+    strided5,
+    strided6,
+    strided7,
+    strided8,
 )
 
 # Only FMA contraction is allowed (no reassociation): y + a*(x - y) becomes one
@@ -468,6 +476,43 @@ def _strided_block(u, bidx, c0, c1, alpha, beta, dlo, dhi, g):
 
 
 @njit(cache=True)
+def _strided_cols(u, bidx, c0, c1, alpha, beta, dlo, dhi, g):
+    # Columns c0..c1 of u[bidx]: float64 in SIMD chunks of up to 32 columns
+    # with the running values in registers (_simd.strided*), the last < 4
+    # columns (and float32) by _strided_block.  Same arithmetic per column.
+    # Not when the row stride is a multiple of 4 KiB: a column chunk then
+    # sits in a few L1 sets and the wide row blocks of _strided_block win
+    # (measured 1.1 vs 0.8 ns per cell at 1024^2).
+    if u.itemsize == 8 and (u.shape[2] * u.itemsize) % 4096 != 0:
+        v = u[bidx]
+        V = 4
+        c = c0
+        while c1 - c >= V:
+            k = min((c1 - c) // V, 8)
+            if k == 8:
+                strided8(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 7:
+                strided7(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 6:
+                strided6(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 5:
+                strided5(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 4:
+                strided4(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 3:
+                strided3(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 2:
+                strided2(v, c, alpha, beta, dlo, dhi, g)
+            else:
+                strided1(v, c, alpha, beta, dlo, dhi, g)
+            c += k * V
+        if c < c1:
+            _strided_block(u, bidx, c, c1, alpha, beta, dlo, dhi, g)
+    else:
+        _strided_block(u, bidx, c0, c1, alpha, beta, dlo, dhi, g)
+
+
+@njit(cache=True)
 def sweep_middle_axis(u, alpha, beta, dlo, dhi, g):
     """Serial implicit sweep along axis 1 of ``u`` (shape (batch, n, m)).
 
@@ -475,6 +520,17 @@ def sweep_middle_axis(u, alpha, beta, dlo, dhi, g):
     contiguous axis, so it vectorises; columns are processed in blocks that
     keep the backward pass in L2.
     """
+    m = u.shape[2]
+    cb = _col_block(u)
+    for b in range(u.shape[0]):
+        for c0 in range(0, m, cb):
+            _strided_cols(u, b, c0, min(c0 + cb, m), alpha, beta, dlo, dhi, g)
+
+
+@njit(cache=True)
+def _sweep_middle_axis_reference(u, alpha, beta, dlo, dhi, g):
+    """The pre-SIMD strided sweep (LLVM-vectorised row loops), for tests and
+    the benchmark."""
     m = u.shape[2]
     cb = _col_block(u)
     for b in range(u.shape[0]):
@@ -492,7 +548,7 @@ def sweep_middle_axis_parallel(u, alpha, beta, dlo, dhi, g):
     for t in prange(total):
         b = t // nb
         c0 = (t % nb) * cb
-        _strided_block(u, b, c0, min(c0 + cb, m), alpha, beta, dlo, dhi, g)
+        _strided_cols(u, b, c0, min(c0 + cb, m), alpha, beta, dlo, dhi, g)
 
 
 @njit(cache=True)
