@@ -29,6 +29,26 @@ computed on the fly by :func:`_solve_masked_line`.
 import numpy as np
 from numba import njit, prange
 
+from ._simd import (
+    NT,
+    NT_NARROW,
+    bwd_narrow,
+    bwd_wide,
+    fma,
+    fwd_narrow,
+    fwd_narrow_react,
+    fwd_wide,
+    fwd_wide_react,
+    strided1,
+    strided2,
+    strided3,
+    strided4,
+    strided5,
+    strided6,
+    strided7,
+    strided8,
+)
+
 # Only FMA contraction is allowed (no reassociation): y + a*(x - y) becomes one
 # fused multiply-add, which shortens the serial recurrence and keeps every
 # exactness argument (a uniform line stays bit-exact, lerps of non-negative
@@ -187,8 +207,10 @@ def _lastaxis_groups(u, src, g0, g1, alpha, beta, dlo, dhi, g, react, has_src, d
 
 
 @njit(cache=True)
-def sweep_last_axis(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
-    """Serial implicit sweep along axis 1 of ``u`` (shape (lines, n)), in place.
+def _sweep_last_axis_reference(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
+    """Reference (pre-SIMD) serial sweep along axis 1: eight scalar chains at
+    a time, reaction by division.  Used for float32 fields and kept as the
+    baseline of the benchmark and the tests.
 
     If ``react`` the backward-Euler reaction ``(u + dt*src) / one_k`` is
     applied to each group of lines just before it is swept (``src`` has u's
@@ -199,17 +221,217 @@ def sweep_last_axis(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
 
 
 @njit(cache=True, parallel=True)
-def sweep_last_axis_parallel(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, nchunks):
-    """Threaded :func:`sweep_last_axis`: ``nchunks`` contiguous ranges of
-    line groups run concurrently.  Lines are independent and each is always
-    solved by the same code, so the result is bit-identical to the serial
-    sweep for any thread count."""
+def _sweep_last_axis_parallel_reference(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, nchunks):
+    """Threaded :func:`_sweep_last_axis_reference`."""
     ngroups = (u.shape[0] + _ROW_GROUP - 1) // _ROW_GROUP
     nchunks = max(1, min(nchunks, ngroups))
     for c in prange(nchunks):
         g0 = (c * ngroups) // nchunks
         g1 = ((c + 1) * ngroups) // nchunks
         _lastaxis_groups(u, src, g0, g1, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
+
+
+@njit(cache=True)
+def block_lines(u):
+    """Lines per SIMD block of the contiguous-axis sweep of ``u`` (lines, n):
+    ``NT`` tiles of V lanes, or ``NT_NARROW`` tiles when the lines of a wide
+    block would crowd one L1 set (line stride a multiple of 4 KiB)."""
+    V = 32 // u.itemsize
+    stride = u.shape[1] * u.itemsize
+    W = NT * V
+    # L1: 64-byte lines, 64 sets, 12 ways (8 kept free for the rest)
+    counts = np.zeros(64, dtype=np.int64)
+    worst = 0
+    for r in range(W):
+        s = (r * stride // 64) % 64
+        counts[s] += 1
+        worst = max(worst, counts[s])
+    return W if worst <= 8 else NT_NARROW * V
+
+
+@njit(cache=True)
+def _react1(a, one_k, inv, lo, hi):
+    # scalar twin of the Markstein reaction (see _react_rows_fast)
+    x = abs(a)
+    if a == 0.0 or (x >= lo and x <= hi):
+        q = a * inv
+        e = fma(-q, one_k, a)
+        q = fma(e, inv, q)
+        e = fma(-q, one_k, a)
+        return fma(e, inv, q)
+    return a / one_k
+
+
+@njit(cache=True)
+def _add_source(u, src, r0, r1, dt):
+    # u += dt * S on lines r0..r1 as one flat loop, not contracted (rounded
+    # exactly as the reference kernel's (u + dt*S) / one_k numerator)
+    n = u.shape[1]
+    uf = u.reshape(u.size)[r0 * n:r1 * n]
+    sf = src.reshape(src.size)[r0 * n:r1 * n]
+    for j in range(uf.shape[0]):
+        uf[j] = uf[j] + dt * sf[j]
+
+
+@njit(cache=True)
+def _react_rows_fast(u, src, r0, r1, has_src, dt, one_k, inv, lo, hi):
+    # (u + dt*S) / one_k, correctly rounded, without a division: the divider
+    # (~2 cycles per float64 even vectorised) was the largest single cost of
+    # the step.  Markstein's correction  q' = q + (a - b q) y  with y = RN(1/b)
+    # is RN(a/b) once q is within one ulp of a/b (Markstein 1990; Muller et
+    # al., Handbook of Floating-Point Arithmetic, "Markstein's theorem");
+    # q0 = RN(a y) can be 1.5 ulp off, so a first correction brings it within
+    # one ulp and a second one rounds it correctly.  The residuals are exact
+    # FMAs only without underflow or overflow: an |a| outside [lo, hi]
+    # (lo = 2**-900 * one_k, hi = 2**1000; NaN and inf included) is divided.
+    # Compiled without contraction, so that u + dt*S is rounded exactly as by
+    # the reference kernel.  The SIMD blocks do the same inside fwd_*_react.
+    if has_src:
+        _add_source(u, src, r0, r1, dt)
+    for r in range(r0, r1):
+        ur = u[r]
+        for j in range(ur.shape[0]):
+            ur[j] = _react1(ur[j], one_k, inv, lo, hi)
+
+
+@njit(cache=True)
+def _line_scalar(u, r, alpha, beta, dlo, dhi, g):
+    # One line with the arithmetic of the SIMD blocks (explicit FMAs), for the
+    # lines left over after the last full block.  alpha[0] == 1 at a no-flux
+    # end and beta[n-1] == 0 at a no-flux end, so both ends need no branch:
+    # fma(1, x - x, x) == x and fma(0, 0 - y, y) == y exactly.
+    ur = u[r]
+    n = ur.shape[0]
+    y = g if dlo else ur[0]
+    for j in range(n):
+        y = fma(alpha[j], ur[j] - y, y)
+        ur[j] = y
+    x = g if dhi else 0.0
+    for j in range(n - 1, -1, -1):
+        y = ur[j]
+        x = fma(beta[j], x - y, y)
+        ur[j] = x
+
+
+@njit(cache=True)
+def _lastaxis_blocks(u, src, b0, b1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k,
+                     run):
+    # Blocks b0..b1 of W lines.  Per block: the source added (lines in L1),
+    # the forward pass chunk by chunk of V columns (load V x V tiles,
+    # transpose in registers, reaction, V-lane recurrence, store transposed in
+    # place), the scalar tail columns, then the backward pass (which
+    # transposes back).
+    V = 32 // u.itemsize
+    wide = W == NT * V
+    n = u.shape[1]
+    nfull = (n // V) * V
+    inv = 1.0 / one_k
+    lo = one_k * 2.0 ** -900
+    hi = 2.0 ** 1000
+    for blk in range(b0, b1):
+        r0 = blk * W
+        if react and has_src:
+            _add_source(u, src, r0, r0 + W, dt)
+        for ln in range(W):
+            x0 = u[r0 + ln, 0]
+            if react:
+                x0 = _react1(x0, one_k, inv, lo, hi)
+            run[ln] = g if dlo else x0
+        for j0 in range(0, nfull, V):
+            if react:
+                if wide:
+                    fwd_wide_react(u, r0, j0, alpha, run, one_k, inv, lo, hi)
+                else:
+                    fwd_narrow_react(u, r0, j0, alpha, run, one_k, inv, lo, hi)
+            elif wide:
+                fwd_wide(u, r0, j0, alpha, run)
+            else:
+                fwd_narrow(u, r0, j0, alpha, run)
+        for ln in range(W):
+            ur = u[r0 + ln]
+            y = run[ln]
+            for j in range(nfull, n):
+                r = ur[j]
+                if react:
+                    r = _react1(r, one_k, inv, lo, hi)
+                y = fma(alpha[j], r - y, y)
+                ur[j] = y
+            x = g if dhi else 0.0
+            for j in range(n - 1, nfull - 1, -1):
+                y = ur[j]
+                x = fma(beta[j], x - y, y)
+                ur[j] = x
+            run[ln] = x
+        for j0 in range(nfull - V, -1, -V):
+            if wide:
+                bwd_wide(u, r0, j0, beta, run)
+            else:
+                bwd_narrow(u, r0, j0, beta, run)
+
+
+@njit(cache=True)
+def _lastaxis_range(u, src, l0, l1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, run):
+    # Lines l0..l1 (l0 a multiple of W): full blocks of W, then of the narrow
+    # width, then single lines.
+    nb = (l1 - l0) // W
+    _lastaxis_blocks(u, src, l0 // W, l0 // W + nb, W, alpha, beta, dlo, dhi, g, react, has_src,
+                     dt, one_k, run)
+    r0 = l0 + nb * W
+    Wn = NT_NARROW * (32 // u.itemsize)
+    if Wn < W:
+        nn = (l1 - r0) // Wn
+        _lastaxis_blocks(u, src, r0 // Wn, r0 // Wn + nn, Wn, alpha, beta, dlo, dhi, g, react,
+                         has_src, dt, one_k, run)
+        r0 += nn * Wn
+    if r0 < l1:
+        if react:
+            _react_rows_fast(u, src, r0, l1, has_src, dt, one_k, 1.0 / one_k,
+                             one_k * 2.0 ** -900, 2.0 ** 1000)
+        for r in range(r0, l1):
+            _line_scalar(u, r, alpha, beta, dlo, dhi, g)
+
+
+@njit(cache=True)
+def sweep_last_axis(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k):
+    """Serial implicit sweep along axis 1 of ``u`` (shape (lines, n)), in place.
+
+    If ``react`` the backward-Euler reaction ``(u + dt*src) / one_k`` is
+    applied to each block of lines just before it is swept (``src`` has u's
+    shape when ``has_src``), so it costs no extra pass over memory.
+
+    float64: blocks of :func:`block_lines` lines swept with SIMD across lines
+    (see ``_simd.py``); float32 uses :func:`_sweep_last_axis_reference`.
+    Allocates one vector of :func:`block_lines` values.
+    """
+    if u.itemsize != 8:
+        _sweep_last_axis_reference(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
+        return
+    W = block_lines(u)
+    run = np.empty(W, dtype=u.dtype)
+    _lastaxis_range(u, src, 0, u.shape[0], W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k,
+                    run)
+
+
+@njit(cache=True, parallel=True)
+def sweep_last_axis_parallel(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, nchunks):
+    """Threaded :func:`sweep_last_axis`: ``nchunks`` contiguous ranges of
+    line blocks run concurrently.  Lines are independent and every path
+    (SIMD block or single line) does the same arithmetic per line, so the
+    result is bit-identical to the serial sweep for any thread count."""
+    if u.itemsize != 8:
+        _sweep_last_axis_parallel_reference(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt,
+                                            one_k, nchunks)
+        return
+    W = block_lines(u)
+    lines = u.shape[0]
+    nblocks = (lines + W - 1) // W
+    nchunks = max(1, min(nchunks, nblocks))
+    for c in prange(nchunks):
+        l0 = ((c * nblocks) // nchunks) * W
+        l1 = min(lines, (((c + 1) * nblocks) // nchunks) * W)
+        run = np.empty(W, dtype=u.dtype)
+        _lastaxis_range(u, src, l0, l1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k,
+                        run)
 
 
 @njit(cache=True, fastmath=_CONTRACT)
@@ -254,6 +476,43 @@ def _strided_block(u, bidx, c0, c1, alpha, beta, dlo, dhi, g):
 
 
 @njit(cache=True)
+def _strided_cols(u, bidx, c0, c1, alpha, beta, dlo, dhi, g):
+    # Columns c0..c1 of u[bidx]: float64 in SIMD chunks of up to 32 columns
+    # with the running values in registers (_simd.strided*), the last < 4
+    # columns (and float32) by _strided_block.  Same arithmetic per column.
+    # Not when the row stride is a multiple of 4 KiB: a column chunk then
+    # sits in a few L1 sets and the wide row blocks of _strided_block win
+    # (measured 1.1 vs 0.8 ns per cell at 1024^2).
+    if u.itemsize == 8 and (u.shape[2] * u.itemsize) % 4096 != 0:
+        v = u[bidx]
+        V = 4
+        c = c0
+        while c1 - c >= V:
+            k = min((c1 - c) // V, 8)
+            if k == 8:
+                strided8(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 7:
+                strided7(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 6:
+                strided6(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 5:
+                strided5(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 4:
+                strided4(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 3:
+                strided3(v, c, alpha, beta, dlo, dhi, g)
+            elif k == 2:
+                strided2(v, c, alpha, beta, dlo, dhi, g)
+            else:
+                strided1(v, c, alpha, beta, dlo, dhi, g)
+            c += k * V
+        if c < c1:
+            _strided_block(u, bidx, c, c1, alpha, beta, dlo, dhi, g)
+    else:
+        _strided_block(u, bidx, c0, c1, alpha, beta, dlo, dhi, g)
+
+
+@njit(cache=True)
 def sweep_middle_axis(u, alpha, beta, dlo, dhi, g):
     """Serial implicit sweep along axis 1 of ``u`` (shape (batch, n, m)).
 
@@ -261,6 +520,17 @@ def sweep_middle_axis(u, alpha, beta, dlo, dhi, g):
     contiguous axis, so it vectorises; columns are processed in blocks that
     keep the backward pass in L2.
     """
+    m = u.shape[2]
+    cb = _col_block(u)
+    for b in range(u.shape[0]):
+        for c0 in range(0, m, cb):
+            _strided_cols(u, b, c0, min(c0 + cb, m), alpha, beta, dlo, dhi, g)
+
+
+@njit(cache=True)
+def _sweep_middle_axis_reference(u, alpha, beta, dlo, dhi, g):
+    """The pre-SIMD strided sweep (LLVM-vectorised row loops), for tests and
+    the benchmark."""
     m = u.shape[2]
     cb = _col_block(u)
     for b in range(u.shape[0]):
@@ -278,7 +548,7 @@ def sweep_middle_axis_parallel(u, alpha, beta, dlo, dhi, g):
     for t in prange(total):
         b = t // nb
         c0 = (t % nb) * cb
-        _strided_block(u, b, c0, min(c0 + cb, m), alpha, beta, dlo, dhi, g)
+        _strided_cols(u, b, c0, min(c0 + cb, m), alpha, beta, dlo, dhi, g)
 
 
 @njit(cache=True)
