@@ -6,3 +6,7 @@ Data flow: scenario file (:mod:`sim.scenario`) → model (:mod:`sim.model`, on t
 """
 
 __version__ = "0.1.0"
+
+from ._numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()
