@@ -48,7 +48,7 @@ def _draw_some(scen: Scenario, n: int = 3) -> None:
             assert vp.effects["sample_day"] >= 0
 
 
-@settings(max_examples=5 * N)
+@settings(max_examples=4 * N)
 @given(case=scenario_cases())
 def test_mutated_scenarios_load_or_raise_scenario_error(case):
     with tempfile.TemporaryDirectory() as d:
@@ -95,7 +95,7 @@ def test_mutated_sweeps_load_or_raise_scenario_error(case):
                     draw_patient(scen, 0, root=sw.spec.seed, days=scen.simulation.days)
 
 
-@settings(max_examples=3 * N)
+@settings(max_examples=2 * N)
 @given(case=scenario_cases())
 def test_a_valid_scenario_round_trips_through_the_printed_toml(case):
     """``discsim check`` prints the resolved scenario as TOML that loads from any folder, to the same scenario."""
