@@ -21,7 +21,8 @@ def _scalar(v: Any) -> str:
             return "nan"
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        # JSON's escapes are TOML's; DEL is the one control character JSON leaves raw and TOML refuses
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_scalar(x) for x in v) + "]"
     raise TypeError(f"cannot render {type(v).__name__} as TOML")
