@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench docs clean
+.PHONY: run test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"need Python 3.12, found {sys.version.split()[0]}"'
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## run the test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## lint and format check (CI runs it before the tests)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## benchmarks (not part of the test suite)
 bench: $(STAMP)

@@ -58,8 +58,13 @@ def throughput(n: int, days: float, workers: int, tmp: Path) -> dict:
         run_times.append(meta["wall_time_s"])
         cpu_times.append(meta["cpu_time_s"])
     shutil.rmtree(out)
-    return {"workers": workers, "n": n, "wall_s": wall, "mean_run_s": sum(run_times) / len(run_times),
-            "mean_cpu_s": sum(cpu_times) / len(cpu_times)}
+    return {
+        "workers": workers,
+        "n": n,
+        "wall_s": wall,
+        "mean_run_s": sum(run_times) / len(run_times),
+        "mean_cpu_s": sum(cpu_times) / len(cpu_times),
+    }
 
 
 def overhead(n: int, workers: int, tmp: Path) -> dict:
@@ -97,8 +102,13 @@ def rss_child(n: int, days: float, out: str) -> None:
 
 def rss(n: int, days: float, tmp: Path) -> dict:
     out = tmp / f"rss-{n}"
-    cp = subprocess.run([sys.executable, __file__, "--rss-child", str(n), "--days", str(days), "--out", str(out)],
-                        capture_output=True, text=True, check=True, cwd=ROOT)
+    cp = subprocess.run(
+        [sys.executable, __file__, "--rss-child", str(n), "--days", str(days), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     shutil.rmtree(out)
     return json.loads(cp.stdout.strip().splitlines()[-1])
 

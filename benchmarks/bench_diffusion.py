@@ -50,8 +50,7 @@ from scipy.linalg import solve_banded
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.diffusion import FieldSet, FieldSpec, explicit_dt_limit  # noqa: E402
-from sim.diffusion import _explicit, _implicit, _solver  # noqa: E402
+from sim.diffusion import FieldSet, FieldSpec, _explicit, _implicit, _solver, explicit_dt_limit  # noqa: E402  # noqa: E402
 
 D, DX = 1.0, 1.0
 
@@ -151,21 +150,29 @@ def bench_grid(shape, repeats, threads, quick):
     cx = D * dt_e / DX**2
     fns = {
         "copy": (lambda: np.copyto(buf, u), 1),
-        "expl1": (lambda: _explicit.explicit_advance(u, dummy, False, held, False, D, 0.0, DX,
-                                                     dt_e, 1, faces, 0.0), 1),
-        "impl1": (lambda: _solver._implicit_field(u, dummy, False, held, False, D, 0.0, DX, dt_i,
-                                                  faces, 0.0, alpha, beta, line, hline, w), 1),
+        "expl1": (lambda: _explicit.explicit_advance(u, dummy, False, held, False, D, 0.0, DX, dt_e, 1, faces, 0.0), 1),
+        "impl1": (
+            lambda: _solver._implicit_field(
+                u, dummy, False, held, False, D, 0.0, DX, dt_i, faces, 0.0, alpha, beta, line, hline, w
+            ),
+            1,
+        ),
         "numpy": (lambda: numpy_explicit_step(u, out, tmp, cx), 1),
     }
     # Threaded kernels are timed in a block of their own: after a parallel
     # region the OpenMP worker keeps spinning for a while and would steal the
     # second core from whatever single-thread measurement came next.
     threaded = {
-        "explT": (lambda: _explicit.explicit_advance_threaded(u, dummy, False, held, False, D, 0.0,
-                                                              DX, dt_e, 1, faces, 0.0, threads),
-                  threads),
-        "implT": (lambda: _solver._implicit_field_threaded(u, dummy, False, D, 0.0, DX, dt_i, faces,
-                                                           0.0, threads), threads),
+        "explT": (
+            lambda: _explicit.explicit_advance_threaded(
+                u, dummy, False, held, False, D, 0.0, DX, dt_e, 1, faces, 0.0, threads
+            ),
+            threads,
+        ),
+        "implT": (
+            lambda: _solver._implicit_field_threaded(u, dummy, False, D, 0.0, DX, dt_i, faces, 0.0, threads),
+            threads,
+        ),
     }
     for name, t in best_interleaved(fns, repeats).items():
         row[name] = n / t
@@ -189,8 +196,21 @@ def bench_fieldset(repeats=200):
     # the same kernel call without the FieldSet wrapper, timed in alternating
     # blocks so that both see the same background load
     expl, nsub = fs._plan_for(3600.0, "auto")
-    args = (fs.data, fs.sources, True, fs._D, fs._k, fs._dx, 3600.0, expl, nsub, fs._faces,
-            fs._g, fs._held, fs._has_mask)
+    args = (
+        fs.data,
+        fs.sources,
+        True,
+        fs._D,
+        fs._k,
+        fs._dx,
+        3600.0,
+        expl,
+        nsub,
+        fs._faces,
+        fs._g,
+        fs._held,
+        fs._has_mask,
+    )
     _solver._advance_stack(*args)
     times, kt = [], []
     for _ in range(20):
@@ -219,11 +239,19 @@ def auto_ratio(shape=(60, 40), repeats=300, masked=False):
     alpha, beta, line, w = (np.empty(mx) for _ in range(4))
     hline = np.empty(mx, dtype=np.bool_)
     dt_e = 0.9 * explicit_dt_limit(D, 1e-3, DX, nd)
-    te = best_of(lambda: _explicit.explicit_advance(u, dummy, False, held, masked, D, 1e-3, DX,
-                                                    dt_e * 20, 20, faces, 0.0), repeats) / 20
-    ti = best_of(lambda: _solver._implicit_field(u, dummy, False, held, masked, D, 1e-3, DX,
-                                                 100 * dt_e, faces, 0.0, alpha, beta, line,
-                                                 hline, w), repeats)
+    te = (
+        best_of(
+            lambda: _explicit.explicit_advance(u, dummy, False, held, masked, D, 1e-3, DX, dt_e * 20, 20, faces, 0.0),
+            repeats,
+        )
+        / 20
+    )
+    ti = best_of(
+        lambda: _solver._implicit_field(
+            u, dummy, False, held, masked, D, 1e-3, DX, 100 * dt_e, faces, 0.0, alpha, beta, line, hline, w
+        ),
+        repeats,
+    )
     return ti / te
 
 
@@ -249,16 +277,16 @@ def advance_stack_reference(data, D, k, dx, dt):
         u = data[f]
         a = D[f] * dt / (dx * dx)
         _implicit.line_coefficients(ny, a, False, False, alpha, beta)
-        _implicit._sweep_last_axis_reference(u, u, alpha, beta, False, False, 0.0, True, False,
-                                             dt, 1.0 + k[f] * dt)
+        _implicit._sweep_last_axis_reference(u, u, alpha, beta, False, False, 0.0, True, False, dt, 1.0 + k[f] * dt)
         _implicit.line_coefficients(nx, a, False, False, alpha, beta)
-        _implicit._sweep_middle_axis_reference(u.reshape((1, nx, ny)), alpha, beta, False, False,
-                                               0.0)
+        _implicit._sweep_middle_axis_reference(u.reshape((1, nx, ny)), alpha, beta, False, False, 0.0)
 
 
-ROOFLINE_CASES = [("80x56, 8 fields (model)", (8, 80, 56), 3000),
-                  ("80x56, 1 field", (1, 80, 56), 6000),
-                  ("1024x1024, 1 field", (1, 1024, 1024), 25)]
+ROOFLINE_CASES = [
+    ("80x56, 8 fields (model)", (8, 80, 56), 3000),
+    ("80x56, 1 field", (1, 80, 56), 6000),
+    ("1024x1024, 1 field", (1, 1024, 1024), 25),
+]
 
 
 def bench_roofline(quick):
@@ -291,17 +319,29 @@ def bench_roofline(quick):
         fns = {
             "copyto": (lambda: np.copyto(buf, data), 1),
             "ncopy": (lambda: numba_copy(buf, data), 1),
-            "new": (lambda: _solver._advance_stack(data, src, False, D, k, 100.0, 3600.0, expl,
-                                                   nsub, faces, 0.0, held, False), 1),
+            "new": (
+                lambda: _solver._advance_stack(
+                    data, src, False, D, k, 100.0, 3600.0, expl, nsub, faces, 0.0, held, False
+                ),
+                1,
+            ),
             "old": (lambda: advance_stack_reference(old, D, k, 100.0, 3600.0), 1),
         }
         t = best_interleaved(fns, max(3, reps // 5) if quick else reps)
         cells = data.size
         copy = min(t["copyto"], t["ncopy"])
-        rows.append(dict(name=name, cells=cells, copy=copy / cells * 1e9,
-                         new=t["new"] / cells * 1e9, old=t["old"] / cells * 1e9,
-                         pct_new=copy / t["new"], pct_old=copy / t["old"],
-                         speedup=t["old"] / t["new"]))
+        rows.append(
+            dict(
+                name=name,
+                cells=cells,
+                copy=copy / cells * 1e9,
+                new=t["new"] / cells * 1e9,
+                old=t["old"] / cells * 1e9,
+                pct_new=copy / t["new"],
+                pct_old=copy / t["old"],
+                speedup=t["old"] / t["new"],
+            )
+        )
         print(f"  done roofline {name}", file=sys.stderr)
     return rows
 
@@ -390,7 +430,7 @@ def main():
         f"{fs_call / (8 * 80 * 56) * 1e9:.1f} ns per cell-update (with sources: one more "
         "array read per cell than the roofline table's step).",
         "",
-        "Implicit step / explicit sub-step cost (serial, per field; `method=\"auto\"` uses "
+        'Implicit step / explicit sub-step cost (serial, per field; `method="auto"` uses '
         f"AUTO_COST_RATIO = {_solver.AUTO_COST_RATIO}): "
         + ", ".join(f"{'x'.join(map(str, s))}: {v:.2f}" for s, v in ratios.items())
         + f"; with a vessel mask, 60x40: {masked_ratio:.2f} (AUTO_COST_RATIO_MASKED = "

@@ -62,7 +62,10 @@ AGENT_PROCESSES = ("macrophage_secretion", "polarization", "death_and_egress", "
 
 
 def table(headers, rows):
-    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if i else ":---" for i in range(len(headers))) + "|"]
+    out = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if i else ":---" for i in range(len(headers))) + "|",
+    ]
     return "\n".join(out + ["| " + " | ".join(r) + " |" for r in rows])
 
 
@@ -78,10 +81,12 @@ def fmt_t(seconds):
 
 def git_state():
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "sim"], cwd=ROOT, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "sim"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"commit {head}" + (" + uncommitted changes under sim/" if dirty else "")
@@ -165,8 +170,12 @@ class MesaMacrophage(CellAgent):
 
         # --- polarization (M0 -> M1/M2, M1 <-> M2), ageing, death draw
         s1 = m.sat(float(cell.tnf), kin.k_tnf) + m.ifng_signal + kin.danger_w * float(cell.material) * m.viability
-        s2 = (m.il4_signal + m.sat(float(cell.il10), kin.k_il10) + m.sat(float(cell.tgfb), kin.k_tgfb)
-              + kin.phago_w * m.sat(self.engulfed_um3, kin.k_engulfed))
+        s2 = (
+            m.il4_signal
+            + m.sat(float(cell.il10), kin.k_il10)
+            + m.sat(float(cell.tgfb), kin.k_tgfb)
+            + kin.phago_w * m.sat(self.engulfed_um3, kin.k_engulfed)
+        )
         if self.phen == 0:
             r1 = kin.m0_m1 * s1
             r2 = kin.m0_m2 * s2
@@ -245,8 +254,9 @@ class MesaMacrophageModel(mesa.Model):
         self.phago_factor = (kin.phago_f0, kin.phago_f1, 1.0)
         ny = sec.shape[1]
         cells = self.grid._cells
-        for v, p, a, e in zip(state.pos.tolist(), state.phen.tolist(), state.age_h.tolist(),
-                              state.engulfed_um3.tolist()):
+        for v, p, a, e in zip(
+            state.pos.tolist(), state.phen.tolist(), state.age_h.tolist(), state.engulfed_um3.tolist()
+        ):
             MesaMacrophage(self, cells[(v // ny, v % ny)], p, a, e)
 
     @staticmethod
@@ -277,33 +287,47 @@ def year_in_process(days, repeats):
     return min(run_one(scenario, days=days, snapshots=False).wall_time_s for _ in range(repeats))
 
 
-_YEAR_CODE = ("import sys, os; os.environ['NUMBA_NUM_THREADS']='1'; sys.path.insert(0, sys.argv[1]);"
-              "from sim.run import run_one; from sim.scenario import load_scenario;"
-              "s = load_scenario(sys.argv[2]); run_one(s, days=2, snapshots=False);"
-              "print(min(run_one(s, days=float(sys.argv[3]), snapshots=False).wall_time_s for _ in range(int(sys.argv[4]))))")
+_YEAR_CODE = (
+    "import sys, os; os.environ['NUMBA_NUM_THREADS']='1'; sys.path.insert(0, sys.argv[1]);"
+    "from sim.run import run_one; from sim.scenario import load_scenario;"
+    "s = load_scenario(sys.argv[2]); run_one(s, days=2, snapshots=False);"
+    "print(min(run_one(s, days=float(sys.argv[3]), snapshots=False).wall_time_s for _ in range(int(sys.argv[4]))))"
+)
 
 
 def year_subprocess(checkout, days, repeats):
     env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=str(checkout))
-    out = subprocess.run([sys.executable, "-c", _YEAR_CODE, str(checkout), str(SCENARIO), str(days), str(repeats)],
-                         env=env, capture_output=True, text=True, cwd=checkout)
+    out = subprocess.run(
+        [sys.executable, "-c", _YEAR_CODE, str(checkout), str(SCENARIO), str(days), str(repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+    )
     if out.returncode:
         print(out.stderr[-2000:], file=sys.stderr)
         return math.nan
     return float(out.stdout.strip().splitlines()[-1])
 
 
-_RSS_CODE = ("import sys, os, resource; os.environ['NUMBA_NUM_THREADS']='1'; sys.path.insert(0, sys.argv[1]);"
-             "from sim.run import run_one; from sim.scenario import load_scenario;"
-             "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-             "run_one(load_scenario(sys.argv[2]), days=365, snapshots=False);"
-             "print(r0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+_RSS_CODE = (
+    "import sys, os, resource; os.environ['NUMBA_NUM_THREADS']='1'; sys.path.insert(0, sys.argv[1]);"
+    "from sim.run import run_one; from sim.scenario import load_scenario;"
+    "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+    "run_one(load_scenario(sys.argv[2]), days=365, snapshots=False);"
+    "print(r0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+)
 
 
 def rss_subprocess(checkout):
     env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONPATH=str(checkout))
-    out = subprocess.run([sys.executable, "-c", _RSS_CODE, str(checkout), str(SCENARIO)], env=env,
-                         capture_output=True, text=True, cwd=checkout)
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_CODE, str(checkout), str(SCENARIO)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+    )
     if out.returncode:
         print(out.stderr[-2000:], file=sys.stderr)
         return math.nan, math.nan
@@ -315,8 +339,14 @@ def grid_model(n_side):
     """Default scenario on an ``n_side``² grid (voxel edge chosen so the domain is the default 20 mm wide)."""
     s = load_scenario(SCENARIO)
     dx = 20_000.0 / n_side
-    s = with_overrides(s, {"geometry.dx_um": max(20.0, dx), "geometry.width_mm": n_side * max(20.0, dx) / 1000.0,
-                           "geometry.height_mm": n_side * max(20.0, dx) / 1000.0})
+    s = with_overrides(
+        s,
+        {
+            "geometry.dx_um": max(20.0, dx),
+            "geometry.width_mm": n_side * max(20.0, dx) / 1000.0,
+            "geometry.height_mm": n_side * max(20.0, dx) / 1000.0,
+        },
+    )
     return DiscModel(s, seed=1)
 
 
@@ -353,12 +383,14 @@ def main():
     t_start = time.perf_counter()
     emit("# discsim model benchmark")
     emit()
-    emit(f"`{' '.join(['.venv/bin/python', 'benchmarks/bench_model.py', *sys.argv[1:]])}` — "
-         f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
-         f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, mesa {mesa.__version__}, "
-         f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, load average before the run {os.getloadavg()[0]:.1f}. "
-         f"Code: {git_state()}. Best of N after warm-up; ratios are within this run; the machine is shared, so "
-         "absolute times are indicative only.")
+    emit(
+        f"`{' '.join(['.venv/bin/python', 'benchmarks/bench_model.py', *sys.argv[1:]])}` — "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, mesa {mesa.__version__}, "
+        f"NUMBA_NUM_THREADS={numba.config.NUMBA_NUM_THREADS}, load average before the run {os.getloadavg()[0]:.1f}. "
+        f"Code: {git_state()}. Best of N after warm-up; ratios are within this run; the machine is shared, so "
+        "absolute times are indicative only."
+    )
     emit()
 
     # ------------------------------------------------------------------ 1
@@ -380,11 +412,13 @@ def main():
         rows.append(["speed-up", f"{old / new:.1f}×", ""])
     emit(table(["engine", "patient-year", "per step"], rows))
     emit()
-    emit(f"Split of one compiled step at day 30-31 (24 steps per call): full step {fmt_t(t_full)}, of which the "
-         f"field solve (`transport`: 8 fields, implicit LOD, `sim.diffusion._advance_stack` called from numba) "
-         f"{fmt_t(t_full - t_nofield)} ({100 * (t_full - t_nofield) / t_full:.0f} %) and everything else "
-         f"{fmt_t(t_nofield)}. The field solve is the other engineer's `_implicit.py` work; the rest of the step "
-         "is what this engine changed.")
+    emit(
+        f"Split of one compiled step at day 30-31 (24 steps per call): full step {fmt_t(t_full)}, of which the "
+        f"field solve (`transport`: 8 fields, implicit LOD, `sim.diffusion._advance_stack` called from numba) "
+        f"{fmt_t(t_full - t_nofield)} ({100 * (t_full - t_nofield) / t_full:.0f} %) and everything else "
+        f"{fmt_t(t_nofield)}. The field solve is the other engineer's `_implicit.py` work; the rest of the step "
+        "is what this engine changed."
+    )
     emit()
 
     # ------------------------------------------------------------------ 2 + 4a
@@ -403,22 +437,41 @@ def main():
         if n <= 10_000:
             bench_mesa(model, AgentState(model, min(n, 200), n, *base), 1, 1)
             t_m = bench_mesa(model, state, 3 if n >= 10_000 else 10, 2 if n >= 10_000 else 3)
-            rows.append([f"{n:,}", fmt_t(t_k), fmt_t(t_m), f"1/{t_m / t_k:,.0f}" if t_k > 0 else "–",
-                         "yes" if t_k * 300 <= t_m else "**no**"])
+            rows.append(
+                [
+                    f"{n:,}",
+                    fmt_t(t_k),
+                    fmt_t(t_m),
+                    f"1/{t_m / t_k:,.0f}" if t_k > 0 else "–",
+                    "yes" if t_k * 300 <= t_m else "**no**",
+                ]
+            )
         else:
             rows.append([f"{n:,}", fmt_t(t_k), "(not run)", "", ""])
         print(f"  n={n}: engine {fmt_t(t_k)}/agent-step, loop {fmt_t(t_loop)}/step", flush=True)
-    emit(table(["agents", "compiled engine, per agent-step", "Mesa CellAgent, per agent-step", "engine / Mesa",
-                "≤ 1/300?"], rows))
+    emit(
+        table(
+            [
+                "agents",
+                "compiled engine, per agent-step",
+                "Mesa CellAgent, per agent-step",
+                "engine / Mesa",
+                "≤ 1/300?",
+            ],
+            rows,
+        )
+    )
     emit()
-    emit(f"First row: the population the default scenario actually has at day 30 ({n_real} macrophages). The "
-         "engine column is one compiled call of many steps with only the agent processes on "
-         f"({', '.join(f'`{p}`' for p in AGENT_PROCESSES)}, plus ageing and compaction of the dead) on the "
-         "synthetic population (fields frozen: no transport; no recruitment), minus the same call with every "
-         "process off (the loop's per-step fixed work: zeroing the sources), divided by the agent-steps. The Mesa "
-         "column is the same logic as idiomatic Mesa 3.5 `CellAgent`s on an `OrthogonalVonNeumannGrid` with the "
-         "fields as `PropertyLayer`s (`MesaMacrophage` below, sequential activation, Python `random`). A flat "
-         "engine column means the agent part grows linearly with the number of agents.")
+    emit(
+        f"First row: the population the default scenario actually has at day 30 ({n_real} macrophages). The "
+        "engine column is one compiled call of many steps with only the agent processes on "
+        f"({', '.join(f'`{p}`' for p in AGENT_PROCESSES)}, plus ageing and compaction of the dead) on the "
+        "synthetic population (fields frozen: no transport; no recruitment), minus the same call with every "
+        "process off (the loop's per-step fixed work: zeroing the sources), divided by the agent-steps. The Mesa "
+        "column is the same logic as idiomatic Mesa 3.5 `CellAgent`s on an `OrthogonalVonNeumannGrid` with the "
+        "fields as `PropertyLayer`s (`MesaMacrophage` below, sequential activation, Python `random`). A flat "
+        "engine column means the agent part grows linearly with the number of agents."
+    )
     emit()
 
     # ------------------------------------------------------------------ 3
@@ -431,8 +484,10 @@ def main():
         rows.append([f"`{args.old}`", f"{o0:.0f} MiB", f"{o1:.0f} MiB", f"{o1 - o0:.0f} MiB"])
     emit(table(["engine", "peak RSS after imports", "peak RSS after a patient-year", "the run's own"], rows))
     emit()
-    emit("A fresh process: imports (numpy, pandas, numba, mesa, pydantic, the JIT caches) then one `run_one` of "
-         "365 days; `ru_maxrss`.")
+    emit(
+        "A fresh process: imports (numpy, pandas, numba, mesa, pydantic, the JIT caches) then one `run_one` of "
+        "365 days; `ru_maxrss`."
+    )
     emit()
 
     # ------------------------------------------------------------------ 4b
@@ -442,14 +497,28 @@ def main():
     rows = []
     for side in sides:
         shape, nv, n_mac, t = bench_voxels(side, 4 if side >= 512 else 12)
-        rows.append([f"{shape[0]}×{shape[1]}", f"{nv:,}", f"{n_mac}", fmt_t(t["full step"]),
-                     fmt_t(t["full step"] / nv), fmt_t(t["everything but the field solve"] / nv)])
+        rows.append(
+            [
+                f"{shape[0]}×{shape[1]}",
+                f"{nv:,}",
+                f"{n_mac}",
+                fmt_t(t["full step"]),
+                fmt_t(t["full step"] / nv),
+                fmt_t(t["everything but the field solve"] / nv),
+            ]
+        )
         print(f"  {shape}: {fmt_t(t['full step'])}/step", flush=True)
-    emit(table(["grid", "voxels", "macrophages", "full step", "per voxel-step", "per voxel-step without the field "
-                "solve"], rows))
+    emit(
+        table(
+            ["grid", "voxels", "macrophages", "full step", "per voxel-step", "per voxel-step without the field solve"],
+            rows,
+        )
+    )
     emit()
-    emit("The default scenario on an n×n grid of the default 20 mm width (voxel edge 20 mm/n), one simulated day "
-         "after onset; best of 2 compiled calls of several steps. Flat per-voxel columns mean linear growth.")
+    emit(
+        "The default scenario on an n×n grid of the default 20 mm width (voxel edge 20 mm/n), one simulated day "
+        "after onset; best of 2 compiled calls of several steps. Flat per-voxel columns mean linear growth."
+    )
     emit()
     emit(f"_Benchmark wall time: {time.perf_counter() - t_start:.0f} s._")
     if not args.no_write:

@@ -32,7 +32,8 @@ def configure() -> Path:
     if os.environ.get(marker):  # a parent already chose it (workers inherit the variable)
         return Path(os.environ["NUMBA_CACHE_DIR"])
     base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "discsim", "numba")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "discsim", "numba"
+    )
     folder = Path(base) / source_hash()
     os.environ["NUMBA_CACHE_DIR"] = str(folder)
     os.environ[marker] = "1"

@@ -80,22 +80,38 @@ def check_run_budget(scenario: Scenario, days: float | None = None, *, what: str
     """Refuse a run whose step count, work or memory would be absurd; returns the estimate."""
     est = run_estimate(scenario, days)
     sim, geo = scenario.simulation, scenario.geometry
-    shape = (f"{math.ceil(geo.width_mm * 1000 / geo.dx_um)}×{math.ceil(geo.height_mm * 1000 / geo.dx_um)} voxels "
-             f"at dx {geo.dx_um:g} µm")
+    shape = (
+        f"{math.ceil(geo.width_mm * 1000 / geo.dx_um)}×{math.ceil(geo.height_mm * 1000 / geo.dx_um)} voxels "
+        f"at dx {geo.dx_um:g} µm"
+    )
     checks = [
-        ("DISCSIM_MAX_STEPS", est["steps"], f"{est['steps']:.3g} time steps ({days or sim.days:g} days at "
-         f"dt {sim.dt_hours:g} h)", "raise simulation.dt_hours or lower the simulated days"),
-        ("DISCSIM_MAX_VOXEL_STEPS", est["voxel_steps"], f"{est['voxel_steps']:.3g} voxel updates "
-         f"({est['steps']:.3g} steps × {shape})", "raise geometry.dx_um or simulation.dt_hours, or lower the days"),
-        ("DISCSIM_MAX_RUN_BYTES", est["bytes"], f"about {est['bytes'] / 2**30:.3g} GiB of memory ({shape}"
-         f"{', with field snapshots every %g days' % sim.snapshot_every_days if sim.snapshot_every_days else ''})",
-         "raise geometry.dx_um or simulation.snapshot_every_days (0 turns snapshots off)"),
+        (
+            "DISCSIM_MAX_STEPS",
+            est["steps"],
+            f"{est['steps']:.3g} time steps ({days or sim.days:g} days at dt {sim.dt_hours:g} h)",
+            "raise simulation.dt_hours or lower the simulated days",
+        ),
+        (
+            "DISCSIM_MAX_VOXEL_STEPS",
+            est["voxel_steps"],
+            f"{est['voxel_steps']:.3g} voxel updates ({est['steps']:.3g} steps × {shape})",
+            "raise geometry.dx_um or simulation.dt_hours, or lower the days",
+        ),
+        (
+            "DISCSIM_MAX_RUN_BYTES",
+            est["bytes"],
+            f"about {est['bytes'] / 2**30:.3g} GiB of memory ({shape}"
+            f"{', with field snapshots every %g days' % sim.snapshot_every_days if sim.snapshot_every_days else ''})",
+            "raise geometry.dx_um or simulation.snapshot_every_days (0 turns snapshots off)",
+        ),
     ]
     for name, value, said, how in checks:
         cap = limit(name)
         if value > cap:
-            raise LimitError(f"{what} would need {said}, above the limit of {cap:.3g}: {how} "
-                             f"(or raise the limit with the environment variable {name})")
+            raise LimitError(
+                f"{what} would need {said}, above the limit of {cap:.3g}: {how} "
+                f"(or raise the limit with the environment variable {name})"
+            )
     return est
 
 
@@ -103,5 +119,7 @@ def check_count(name: str, count: float, what: str, how: str) -> None:
     """Refuse ``count`` items of ``what`` above the limit ``name``."""
     cap = limit(name)
     if count > cap:
-        raise LimitError(f"{what}: {count:.4g} is above the limit of {cap:.4g}; {how} "
-                         f"(or raise the limit with the environment variable {name})")
+        raise LimitError(
+            f"{what}: {count:.4g} is above the limit of {cap:.4g}; {how} "
+            f"(or raise the limit with the environment variable {name})"
+        )

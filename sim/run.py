@@ -114,5 +114,13 @@ def run_one(
         "root_voxels": int(sec.root.sum()),
         "contact_zone_voxels": int(sec.contact_zone.sum()),
     }
-    return RunResult(scenario, sim.seed, ts, shots, section, time.perf_counter() - t0,
-                     engine_stream=dict(model.engine_stream), disabled=list(model.disabled))
+    return RunResult(
+        scenario,
+        sim.seed,
+        ts,
+        shots,
+        section,
+        time.perf_counter() - t0,
+        engine_stream=dict(model.engine_stream),
+        disabled=list(model.disabled),
+    )

@@ -39,8 +39,18 @@ from .stats import CohortError, StatsConfig, cohort_from_frames, compute_statist
 from .targets import ParameterPrior, TargetSet, load_targets, parameter_prior
 from .validate import comparisons, distance_spec
 
-__all__ = ["CalibrationError", "AbcSettings", "CohortModel", "TargetDistance", "require_pyabc", "run_abc",
-           "reachable_spec", "write_calibrated", "read_calibrated", "NAN_PENALTY"]
+__all__ = [
+    "CalibrationError",
+    "AbcSettings",
+    "CohortModel",
+    "TargetDistance",
+    "require_pyabc",
+    "run_abc",
+    "reachable_spec",
+    "write_calibrated",
+    "read_calibrated",
+    "NAN_PENALTY",
+]
 
 #: z-score charged for a statistic the simulated cohort could not produce (type absent, degenerate readout)
 NAN_PENALTY = 3.0
@@ -137,8 +147,14 @@ def _max_entry_day(scenario: Scenario) -> float:
 class CohortModel:
     """pyabc model: parameters -> a small virtual cohort -> flat summary statistics (picklable)."""
 
-    def __init__(self, scenario: Scenario, priors: Sequence[ParameterPrior], settings: AbcSettings,
-                 keys: Sequence[str], targets: TargetSet):
+    def __init__(
+        self,
+        scenario: Scenario,
+        priors: Sequence[ParameterPrior],
+        settings: AbcSettings,
+        keys: Sequence[str],
+        targets: TargetSet,
+    ):
         self.scenario_json = scenario.model_dump(mode="json")
         self.priors = list(priors)
         self.settings = settings
@@ -160,8 +176,9 @@ class CohortModel:
         s = self.settings
         scenario = Scenario.model_validate(self.scenario_json)
         nan = dict.fromkeys(self.keys, math.nan)
-        patients, traj = simulate_cohort(scenario, s.patients, days=s.days, seed=self.seed_for(par),
-                                         overrides=self.overrides(par), workers=s.workers)
+        patients, traj = simulate_cohort(
+            scenario, s.patients, days=s.days, seed=self.seed_for(par), overrides=self.overrides(par), workers=s.workers
+        )
         try:
             stats = compute_statistics(cohort_from_frames(patients, traj), s.stats_config(), self.signs)
         except CohortError:
@@ -224,8 +241,9 @@ def _setup(scenario: Scenario, settings: AbcSettings, targets: TargetSet):
     known = set(spec["target_id"])
     for tid, w in settings.weights.items():
         if tid not in known:
-            raise CalibrationError(f"weight for {tid!r}: not a target of this calibration "
-                                   f"(reachable targets: {', '.join(sorted(known))})")
+            raise CalibrationError(
+                f"weight for {tid!r}: not a target of this calibration (reachable targets: {', '.join(sorted(known))})"
+            )
         if not (math.isfinite(w) and w >= 0):
             raise CalibrationError(f"weight for {tid!r} must be a finite number ≥ 0, got {w}")
     model = CohortModel(scenario, priors, settings, list(spec["stat_key"]), targets)
@@ -276,8 +294,9 @@ def run_abc(
     targets = targets or load_targets()
     priors, spec, model = _setup(scenario, settings, targets)
     distance = TargetDistance(spec, settings.weights)
-    prior = pyabc.Distribution(**{par_name(p.path): pyabc.RV("uniform", p.bounds[0], p.bounds[1] - p.bounds[0])
-                                  for p in priors})
+    prior = pyabc.Distribution(
+        **{par_name(p.path): pyabc.RV("uniform", p.bounds[0], p.bounds[1] - p.bounds[0]) for p in priors}
+    )
     if client is not None:
         from pyabc.sampler import DaskDistributedSampler
 
@@ -293,19 +312,30 @@ def run_abc(
     if resume:
         history = abc.load(db_url, 1)
         done = history.max_t + 1
-        previous_wall = float(json.loads((out / "budget.json").read_text())["wall_time_s"]) if (
-            out / "budget.json").is_file() else 0.0
+        previous_wall = (
+            float(json.loads((out / "budget.json").read_text())["wall_time_s"])
+            if (out / "budget.json").is_file()
+            else 0.0
+        )
     else:
-        write_json({"settings": settings.to_json(), "scenario": scenario.model_dump(mode="json"),
-                    "spec": spec.to_dict(orient="records")}, cfg_path)
+        write_json(
+            {
+                "settings": settings.to_json(),
+                "scenario": scenario.model_dump(mode="json"),
+                "spec": spec.to_dict(orient="records"),
+            },
+            cfg_path,
+        )
         x0 = {r.stat_key: float(r.value) for r in spec.itertuples(index=False)}
         history = abc.new(db_url, x0)
         done = 0
     remaining = settings.populations - done
     t0 = time.perf_counter()
     if remaining > 0:
-        log(f"running {remaining} population(s) of {settings.population_size} particles "
-            f"({settings.patients} patients × {settings.days:g} days each)")
+        log(
+            f"running {remaining} population(s) of {settings.population_size} particles "
+            f"({settings.patients} patients × {settings.days:g} days each)"
+        )
         history = abc.run(max_nr_populations=remaining, minimum_epsilon=settings.min_epsilon)
     else:
         log(f"all {settings.populations} populations already done; rewriting the outputs")
@@ -340,8 +370,18 @@ def _best_particle(history, priors: Sequence[ParameterPrior]) -> tuple[dict[str,
     return {p.path: p.to_value(float(best.parameter[par_name(p.path)])) for p in priors}, float(best.distance)
 
 
-def _write_outputs(out: Path, history, priors, spec, settings: AbcSettings, scenario: Scenario, wall: float,
-                   calibrated_path, targets: TargetSet, point: str = "mean") -> AbcResult:
+def _write_outputs(
+    out: Path,
+    history,
+    priors,
+    spec,
+    settings: AbcSettings,
+    scenario: Scenario,
+    wall: float,
+    calibrated_path,
+    targets: TargetSet,
+    point: str = "mean",
+) -> AbcResult:
     from ..io.provenance import git_revision
     from ..io.store import write_json, write_parquet
 
@@ -355,33 +395,55 @@ def _write_outputs(out: Path, history, priors, spec, settings: AbcSettings, scen
         x = last[f"x:{p.path}"].to_numpy(float)
         mean_x = float(np.average(x, weights=w))
         means[p.path] = p.to_value(mean_x)
-        summary.append({"parameter": p.path, "unit": p.unit, "prior_lo": p.lo, "prior_hi": p.hi, "scale": p.scale,
-                        "default": p.default, "posterior_mean": means[p.path],
-                        "q05": p.to_value(_weighted_quantile(x, w, 0.05)),
-                        "q95": p.to_value(_weighted_quantile(x, w, 0.95)), "best_particle": best[p.path]})
+        summary.append(
+            {
+                "parameter": p.path,
+                "unit": p.unit,
+                "prior_lo": p.lo,
+                "prior_hi": p.hi,
+                "scale": p.scale,
+                "default": p.default,
+                "posterior_mean": means[p.path],
+                "q05": p.to_value(_weighted_quantile(x, w, 0.05)),
+                "q95": p.to_value(_weighted_quantile(x, w, 0.95)),
+                "best_particle": best[p.path],
+            }
+        )
     summary_df = pd.DataFrame(summary)
     calibrated = means if point == "mean" else best
     n_sim = int(history.total_nr_simulations)
     pops = history.get_all_populations()
     budget = {
-        "populations": int(history.max_t + 1), "population_size": settings.population_size,
-        "patients_per_simulation": settings.patients, "days": settings.days,
-        "model_simulations": n_sim, "simulated_patients": n_sim * settings.patients,
+        "populations": int(history.max_t + 1),
+        "population_size": settings.population_size,
+        "patients_per_simulation": settings.patients,
+        "days": settings.days,
+        "model_simulations": n_sim,
+        "simulated_patients": n_sim * settings.patients,
         "wall_time_s": round(wall, 1),
         "epsilons": [float(e) for e in pops.loc[pops["t"] >= 0, "epsilon"]],
-        "git_revision": git_revision(), "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "parameters": settings.params,
         "point_estimate": point,
         "best_particle_distance": best_distance,
     }
     meta = {"kind": "abc", "settings": settings.to_json(), "budget": budget}
-    files = [write_parquet(last, out / "posterior.parquet", metadata=meta),
-             write_parquet(populations, out / "populations.parquet", metadata=meta),
-             write_json(budget, out / "budget.json")]
+    files = [
+        write_parquet(last, out / "posterior.parquet", metadata=meta),
+        write_parquet(populations, out / "populations.parquet", metadata=meta),
+        write_json(budget, out / "budget.json"),
+    ]
     summary_df.to_csv(out / "posterior_summary.csv", index=False)
     files.append(out / "posterior_summary.csv")
-    files.append(write_calibrated(calibrated, Path(calibrated_path) if calibrated_path else out / "calibrated.toml",
-                                  budget=budget, scenario=scenario.name))
+    files.append(
+        write_calibrated(
+            calibrated,
+            Path(calibrated_path) if calibrated_path else out / "calibrated.toml",
+            budget=budget,
+            scenario=scenario.name,
+        )
+    )
     # simulated statistics of the last population (weighted), from the history: no extra simulation
     sw, sstats = history.get_weighted_sum_stats(t=history.max_t)
     sims = pd.DataFrame([{k: float(v) for k, v in s.items()} for s in sstats])
@@ -401,12 +463,16 @@ def write_calibrated(values: dict[str, float], path: str | Path, *, budget: dict
 
     path = Path(path)
     if budget.get("point_estimate", "mean") == "best":
-        what = ["# Calibrated parameters (discsim calibrate --point best): the particle of the last ABC-SMC population",
-                f"# with the smallest distance ({budget.get('best_particle_distance', float('nan')):.4g}); "
-                "posterior means and 5-95 % ranges are in the run's report."]
+        what = [
+            "# Calibrated parameters (discsim calibrate --point best): the particle of the last ABC-SMC population",
+            f"# with the smallest distance ({budget.get('best_particle_distance', float('nan')):.4g}); "
+            "posterior means and 5-95 % ranges are in the run's report.",
+        ]
     else:
-        what = ["# Calibrated parameters (discsim calibrate): posterior weighted means of the last ABC-SMC population",
-                "# (log-scaled parameters: weighted mean of log10, i.e. a weighted geometric mean)."]
+        what = [
+            "# Calibrated parameters (discsim calibrate): posterior weighted means of the last ABC-SMC population",
+            "# (log-scaled parameters: weighted mean of log10, i.e. a weighted geometric mean).",
+        ]
     lines = [
         *what,
         f"# date: {budget.get('date')}",
@@ -455,9 +521,18 @@ def _wq(x: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
     return float(np.average(x, weights=w)), _weighted_quantile(x, w, 0.05), _weighted_quantile(x, w, 0.95)
 
 
-def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, last: pd.DataFrame,
-            priors: Sequence[ParameterPrior], summary: pd.DataFrame, budget: dict[str, Any], targets: TargetSet,
-            settings: AbcSettings) -> list[Path]:
+def _report(
+    out: Path,
+    spec: pd.DataFrame,
+    sims: pd.DataFrame,
+    w: np.ndarray,
+    last: pd.DataFrame,
+    priors: Sequence[ParameterPrior],
+    summary: pd.DataFrame,
+    budget: dict[str, Any],
+    targets: TargetSet,
+    settings: AbcSettings,
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -467,8 +542,19 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     for r in spec.itertuples(index=False):
         x = sims[r.stat_key].to_numpy(float) if r.stat_key in sims else np.full(len(w), np.nan)
         m, lo, hi = _wq(x, w)
-        rows.append({"stat_key": r.stat_key, "target": r.value, "target_lo": r.lo, "target_hi": r.hi,
-                     "scale": r.scale, "kind": r.kind, "sim_mean": m, "sim_q05": lo, "sim_q95": hi})
+        rows.append(
+            {
+                "stat_key": r.stat_key,
+                "target": r.value,
+                "target_lo": r.lo,
+                "target_hi": r.hi,
+                "scale": r.scale,
+                "kind": r.kind,
+                "sim_mean": m,
+                "sim_q05": lo,
+                "sim_q95": hi,
+            }
+        )
     comp = pd.DataFrame(rows)
     comp.to_csv(out / "posterior_statistics.csv", index=False)
     files = [out / "posterior_statistics.csv"]
@@ -478,8 +564,14 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     y = np.arange(len(comp))[::-1]
     centre = np.where(comp["kind"] == "interval", 0.5 * (comp["target_lo"] + comp["target_hi"]), comp["target"])
     z = lambda v: (v - centre) / comp["scale"].to_numpy()  # noqa: E731
-    ax.barh(y, z(comp["target_hi"]) - z(comp["target_lo"]), left=z(comp["target_lo"]), height=0.6, color="0.85",
-            label="target range")
+    ax.barh(
+        y,
+        z(comp["target_hi"]) - z(comp["target_lo"]),
+        left=z(comp["target_lo"]),
+        height=0.6,
+        color="0.85",
+        label="target range",
+    )
     # range and mean drawn separately: with few effective particles the weighted mean can lie outside 5-95 %
     ax.hlines(y, z(comp["sim_q05"]), z(comp["sim_q95"]), color="C3", lw=1.2)
     ax.plot(z(comp["sim_mean"]), y, "o", color="C3", ms=4, label="posterior sims: weighted mean, 5-95 %")
@@ -500,8 +592,14 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     if not assoc.empty:
         fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(assoc)), layout="constrained")
         yy = np.arange(len(assoc))[::-1]
-        ax.barh(yy, assoc["target_hi"] - assoc["target_lo"], left=assoc["target_lo"], height=0.6, color="0.85",
-                label="review sign as ρ interval")
+        ax.barh(
+            yy,
+            assoc["target_hi"] - assoc["target_lo"],
+            left=assoc["target_lo"],
+            height=0.6,
+            color="0.85",
+            label="review sign as ρ interval",
+        )
         ax.hlines(yy, assoc["sim_q05"], assoc["sim_q95"], color="C0", lw=1.2)
         ax.plot(assoc["sim_mean"], yy, "o", color="C0", label="simulated Spearman ρ (5-95 %)")
         labels = [f"{k.split('[', 1)[1].rstrip(']')} ({int(v):+d})" for k, v in zip(assoc["stat_key"], assoc["target"])]
@@ -538,40 +636,64 @@ def _report(out: Path, spec: pd.DataFrame, sims: pd.DataFrame, w: np.ndarray, la
     files.append(out / "fig_posterior.png")
 
     def f(v: Any) -> str:
-        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else (
-            f"{v:.4g}" if isinstance(v, float) else str(v))
+        return (
+            ""
+            if v is None or (isinstance(v, float) and not np.isfinite(v))
+            else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        )
 
-    md = ["# ABC-SMC calibration report", "",
-          "## Budget", "",
-          "| populations | particles | model simulations | patients/simulation | simulated patients | days | wall time |",
-          "|---|---|---|---|---|---|---|",
-          f"| {budget['populations']} | {budget['population_size']} | {budget['model_simulations']} | "
-          f"{budget['patients_per_simulation']} | {budget['simulated_patients']} | {budget['days']:g} | "
-          f"{budget['wall_time_s']:.0f} s |", "",
-          f"Epsilons: {', '.join(f'{e:.3g}' for e in budget['epsilons'])}. Git: `{budget['git_revision']}`, "
-          f"{budget['date']}. Patients per particle: {'common' if settings.common_patients else 'fresh'}.", "",
-          "## Parameters (prior range, posterior weighted mean, 5-95 %, best particle)", "",
-          f"Shipped point estimate: **{budget.get('point_estimate', 'mean')}** "
-          f"(best particle distance {budget.get('best_particle_distance', float('nan')):.4g}).", "",
-          "| parameter | unit | scale | prior | default | posterior mean | 5-95 % | best particle |",
-          "|---|---|---|---|---|---|---|---|"]
+    md = [
+        "# ABC-SMC calibration report",
+        "",
+        "## Budget",
+        "",
+        "| populations | particles | model simulations | patients/simulation | simulated patients | days | wall time |",
+        "|---|---|---|---|---|---|---|",
+        f"| {budget['populations']} | {budget['population_size']} | {budget['model_simulations']} | "
+        f"{budget['patients_per_simulation']} | {budget['simulated_patients']} | {budget['days']:g} | "
+        f"{budget['wall_time_s']:.0f} s |",
+        "",
+        f"Epsilons: {', '.join(f'{e:.3g}' for e in budget['epsilons'])}. Git: `{budget['git_revision']}`, "
+        f"{budget['date']}. Patients per particle: {'common' if settings.common_patients else 'fresh'}.",
+        "",
+        "## Parameters (prior range, posterior weighted mean, 5-95 %, best particle)",
+        "",
+        f"Shipped point estimate: **{budget.get('point_estimate', 'mean')}** "
+        f"(best particle distance {budget.get('best_particle_distance', float('nan')):.4g}).",
+        "",
+        "| parameter | unit | scale | prior | default | posterior mean | 5-95 % | best particle |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in summary.itertuples(index=False):
-        md.append(f"| `{r.parameter}` | {r.unit} | {r.scale} | {f(r.prior_lo)}–{f(r.prior_hi)} | {f(r.default)} | "
-                  f"{f(r.posterior_mean)} | {f(r.q05)}–{f(r.q95)} | {f(r.best_particle)} |")
-    md += ["", "![posterior](fig_posterior.png)", "",
-           "## Statistics of the last population vs targets", "",
-           "| statistic | target | range | simulated (weighted mean) | 5-95 % | inside |", "|---|---|---|---|---|---|"]
+        md.append(
+            f"| `{r.parameter}` | {r.unit} | {r.scale} | {f(r.prior_lo)}–{f(r.prior_hi)} | {f(r.default)} | "
+            f"{f(r.posterior_mean)} | {f(r.q05)}–{f(r.q95)} | {f(r.best_particle)} |"
+        )
+    md += [
+        "",
+        "![posterior](fig_posterior.png)",
+        "",
+        "## Statistics of the last population vs targets",
+        "",
+        "| statistic | target | range | simulated (weighted mean) | 5-95 % | inside |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in comp.itertuples(index=False):
         inside = "" if not np.isfinite(r.sim_mean) else ("yes" if r.target_lo <= r.sim_mean <= r.target_hi else "no")
-        md.append(f"| {r.stat_key} | {f(r.target)} | {f(r.target_lo)}–{f(r.target_hi)} | {f(r.sim_mean)} | "
-                  f"{f(r.sim_q05)}–{f(r.sim_q95)} | {inside} |")
+        md.append(
+            f"| {r.stat_key} | {f(r.target)} | {f(r.target_lo)}–{f(r.target_hi)} | {f(r.sim_mean)} | "
+            f"{f(r.sim_q05)}–{f(r.sim_q95)} | {inside} |"
+        )
     md += ["", "![targets](fig_targets.png)", ""]
     if not assoc.empty:
         md += ["![associations](fig_associations.png)", ""]
     weights = ", ".join(f"{k} × {v:g}" for k, v in sorted(settings.weights.items())) or "none (every target 1)"
-    md += ["Distance: √(weighted mean over targets of the mean z² of their items), z = (simulated − target) / scale "
-           f"(sign targets: distance to the ρ interval); missing statistic z = {NAN_PENALTY}. "
-           f"Target weights: {weights}. See docs/calibration.md.", ""]
+    md += [
+        "Distance: √(weighted mean over targets of the mean z² of their items), z = (simulated − target) / scale "
+        f"(sign targets: distance to the ρ interval); missing statistic z = {NAN_PENALTY}. "
+        f"Target weights: {weights}. See docs/calibration.md.",
+        "",
+    ]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     files.append(out / "report.md")
     return files

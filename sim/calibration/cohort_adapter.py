@@ -39,8 +39,13 @@ def draw_patients(scenario: Scenario, n: int, *, seed: int, days: float) -> list
     runs = []
     for vp in draw_cohort(scenario, n, root=seed, days=days):
         eff = vp.effects
-        info = {"patient": vp.index, "seed": vp.seed, **eff,
-                "ifng": eff.get("ifng_pg_ml", math.nan), "il4": eff.get("il4_pg_ml", math.nan)}
+        info = {
+            "patient": vp.index,
+            "seed": vp.seed,
+            **eff,
+            "ifng": eff.get("ifng_pg_ml", math.nan),
+            "il4": eff.get("il4_pg_ml", math.nan),
+        }
         runs.append(PatientRun(f"patient-{vp.index:06d}", vp.scenario, info))
     return runs
 
@@ -74,8 +79,10 @@ def run_patients(
     result as it is read back (keeps memory flat for large designs whose parts are on disk).
     """
     reduce = reduce or (lambda ts: ts)
-    tasks = [Task(key, (scen.model_dump(mode="json"), ids), fingerprint(scen, sorted(ids.items())))
-             for key, scen, ids in jobs]
+    tasks = [
+        Task(key, (scen.model_dump(mode="json"), ids), fingerprint(scen, sorted(ids.items())))
+        for key, scen, ids in jobs
+    ]
     report = run_tasks(tasks, simulate_patient, out_dir, workers=workers, client=client, progress=progress, retries=1)
     out: dict[str, Any] = {}
     for key, _, _ in jobs:
@@ -113,7 +120,9 @@ def simulate_cohort(
     return assemble(runs, results)
 
 
-def assemble(runs: Sequence[PatientRun], results: Mapping[str, pd.DataFrame | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def assemble(
+    runs: Sequence[PatientRun], results: Mapping[str, pd.DataFrame | None]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Patient and trajectory tables from the draws and the simulated timeseries."""
     rows, trajs = [], []
     for r in runs:
@@ -127,6 +136,9 @@ def assemble(runs: Sequence[PatientRun], results: Mapping[str, pd.DataFrame | No
             trajs.append(ts.assign(patient=r.info["patient"]))
         rows.append(row)
     patients = pd.DataFrame(rows)
-    trajectories = pd.concat(trajs, ignore_index=True) if trajs else pd.DataFrame(
-        columns=["patient", "day", "pain_vas", "volume_fraction", "n_m0", "n_m1", "n_m2"])
+    trajectories = (
+        pd.concat(trajs, ignore_index=True)
+        if trajs
+        else pd.DataFrame(columns=["patient", "day", "pain_vas", "volume_fraction", "n_m0", "n_m1", "n_m2"])
+    )
     return patients, trajectories

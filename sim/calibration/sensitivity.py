@@ -32,8 +32,17 @@ from ..scenario import Scenario
 from .cohort_adapter import draw_patients, run_patients
 from .targets import ParameterPrior, parameter_prior
 
-__all__ = ["DEFAULT_PARAMETERS", "OUTPUTS", "SensitivityResult", "make_problem", "make_design", "run_sensitivity",
-           "plot_morris", "plot_sobol", "short_name"]
+__all__ = [
+    "DEFAULT_PARAMETERS",
+    "OUTPUTS",
+    "SensitivityResult",
+    "make_problem",
+    "make_design",
+    "run_sensitivity",
+    "plot_morris",
+    "plot_sobol",
+    "short_name",
+]
 
 #: A default subset of influential calibrated parameters: recruitment, polarization, resorption, pain.
 DEFAULT_PARAMETERS: tuple[str, ...] = (
@@ -116,8 +125,17 @@ class _Reduce:
 
 
 def evaluate_design(
-    scenario: Scenario, priors: Sequence[ParameterPrior], X: np.ndarray, *, patients_per_point: int, days: float,
-    seed: int, workers: int = 0, out_dir: Path | None = None, client: Any = None, progress: Any = None,
+    scenario: Scenario,
+    priors: Sequence[ParameterPrior],
+    X: np.ndarray,
+    *,
+    patients_per_point: int,
+    days: float,
+    seed: int,
+    workers: int = 0,
+    out_dir: Path | None = None,
+    client: Any = None,
+    progress: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Mean outputs over the same ``patients_per_point`` patients at every design point."""
     from ..scenario import with_overrides
@@ -128,9 +146,16 @@ def evaluate_design(
     for i, x in enumerate(X):
         overrides = {p.path: p.to_value(v) for p, v in zip(priors, x, strict=True)}
         for r in patients:
-            jobs.append((f"point-{i:05d}-{r.key}", with_overrides(r.scenario, overrides), {"point": i, "patient": r.info["patient"]}))
-    results = run_patients(jobs, workers=workers, client=client, out_dir=out_dir, progress=progress,
-                           reduce=_Reduce(output_days))
+            jobs.append(
+                (
+                    f"point-{i:05d}-{r.key}",
+                    with_overrides(r.scenario, overrides),
+                    {"point": i, "patient": r.info["patient"]},
+                )
+            )
+    results = run_patients(
+        jobs, workers=workers, client=client, out_dir=out_dir, progress=progress, reduce=_Reduce(output_days)
+    )
     rows = []
     for i in range(len(X)):
         vals = [results[f"point-{i:05d}-{r.key}"] for r in patients]
@@ -142,8 +167,9 @@ def evaluate_design(
     return pd.DataFrame(rows), output_days
 
 
-def analyze(problem: dict[str, Any], method: str, X: np.ndarray, outputs: pd.DataFrame, seed: int,
-            num_levels: int = 4) -> tuple[pd.DataFrame, list[str]]:
+def analyze(
+    problem: dict[str, Any], method: str, X: np.ndarray, outputs: pd.DataFrame, seed: int, num_levels: int = 4
+) -> tuple[pd.DataFrame, list[str]]:
     """Indices per output: Morris μ*, μ, σ, μ*-CI; Sobol S1, ST with CIs."""
     notes = []
     frames = []
@@ -157,14 +183,28 @@ def analyze(problem: dict[str, Any], method: str, X: np.ndarray, outputs: pd.Dat
             from SALib.analyze import morris
 
             res = morris.analyze(problem, X, y, conf_level=0.95, num_levels=num_levels, seed=seed)
-            df = pd.DataFrame({"parameter": problem["names"], "mu_star": res["mu_star"], "mu": res["mu"],
-                               "sigma": res["sigma"], "mu_star_conf": res["mu_star_conf"]})
+            df = pd.DataFrame(
+                {
+                    "parameter": problem["names"],
+                    "mu_star": res["mu_star"],
+                    "mu": res["mu"],
+                    "sigma": res["sigma"],
+                    "mu_star_conf": res["mu_star_conf"],
+                }
+            )
         else:
             from SALib.analyze import sobol
 
             res = sobol.analyze(problem, y, calc_second_order=False, conf_level=0.95, seed=seed)
-            df = pd.DataFrame({"parameter": problem["names"], "S1": res["S1"], "S1_conf": res["S1_conf"],
-                               "ST": res["ST"], "ST_conf": res["ST_conf"]})
+            df = pd.DataFrame(
+                {
+                    "parameter": problem["names"],
+                    "S1": res["S1"],
+                    "S1_conf": res["S1_conf"],
+                    "ST": res["ST"],
+                    "ST_conf": res["ST_conf"],
+                }
+            )
         df.insert(0, "output", name)
         frames.append(df)
     return pd.concat(frames, ignore_index=True), notes
@@ -197,20 +237,39 @@ def run_sensitivity(
     for p, col in zip(priors, X.T, strict=True):
         design[p.path] = [p.to_value(v) for v in col]
     design.insert(0, "point", np.arange(len(X)))
-    outputs, output_days = evaluate_design(scenario, priors, X, patients_per_point=patients_per_point, days=days,
-                                           seed=seed, workers=workers, out_dir=out / "parts", client=client,
-                                           progress=progress)
+    outputs, output_days = evaluate_design(
+        scenario,
+        priors,
+        X,
+        patients_per_point=patients_per_point,
+        days=days,
+        seed=seed,
+        workers=workers,
+        out_dir=out / "parts",
+        client=client,
+        progress=progress,
+    )
     indices, notes = analyze(problem, method, X, outputs, seed)
     for name, (_, nominal) in OUTPUTS.items():
         if output_days[name] < nominal:
             notes.append(f"{name}: evaluated at day {output_days[name]:g} (--days {days:g} < {nominal:g})")
-    result = SensitivityResult(method, problem, design, outputs, indices, output_days, notes,
-                               time.perf_counter() - t0)
-    meta = {"kind": "sensitivity", "method": method, "scenario": scenario.name, "n": n,
-            "patients_per_point": patients_per_point, "days": days, "seed": seed,
-            "parameters": [{"path": p.path, "lo": p.lo, "hi": p.hi, "scale": p.scale, "unit": p.unit} for p in priors],
-            "output_days": output_days, "n_points": len(X), "n_runs": len(X) * patients_per_point,
-            "notes": notes, "wall_time_s": round(result.wall_time_s, 2), **provenance()}
+    result = SensitivityResult(method, problem, design, outputs, indices, output_days, notes, time.perf_counter() - t0)
+    meta = {
+        "kind": "sensitivity",
+        "method": method,
+        "scenario": scenario.name,
+        "n": n,
+        "patients_per_point": patients_per_point,
+        "days": days,
+        "seed": seed,
+        "parameters": [{"path": p.path, "lo": p.lo, "hi": p.hi, "scale": p.scale, "unit": p.unit} for p in priors],
+        "output_days": output_days,
+        "n_points": len(X),
+        "n_runs": len(X) * patients_per_point,
+        "notes": notes,
+        "wall_time_s": round(result.wall_time_s, 2),
+        **provenance(),
+    }
     write_parquet(indices, out / "indices.parquet", metadata=meta)
     with atomic_file(out / "indices.csv") as tmp:
         indices.to_csv(tmp, index=False)
@@ -233,7 +292,8 @@ def _output_title(name: str, output_days: dict[str, float] | None) -> str:
     day = (output_days or {}).get(name, nominal)
     note = "" if day == nominal else f" (day {day:g}: run shorter than day {nominal:g})"
     return {"pain_vas_week12": "leg VAS at 12 weeks", "volume_fraction_1y": "volume fraction at 1 year"}.get(
-        name, name) + note
+        name, name
+    ) + note
 
 
 def _place_labels(xs, ys, labels, lim: float) -> list[tuple[tuple[float, float], tuple[float, float], str]]:
@@ -252,8 +312,7 @@ def _place_labels(xs, ys, labels, lim: float) -> list[tuple[tuple[float, float],
         x0, x1 = (x - width, x) if right else (x, x + width)
         ty = y + 0.01 * lim
         obstacles = [d for j, d in enumerate(dots) if j != i]
-        while any(a < x1 and x0 < b and yy < ty + line_h * 0.8 and ty < yy + h
-                  for a, b, yy, h in obstacles + placed):
+        while any(a < x1 and x0 < b and yy < ty + line_h * 0.8 and ty < yy + h for a, b, yy, h in obstacles + placed):
             ty += line_h
         placed.append((x0, x1, ty, line_h * 0.8))
         out.append(((x, y), (x - 0.01 * lim if right else x + 0.01 * lim, ty), lab))
@@ -272,20 +331,34 @@ def plot_morris(indices: pd.DataFrame, path: str | Path, output_days: dict[str, 
     fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5.5), layout="constrained", squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         df = indices[indices["output"] == name]
-        ax.errorbar(df["mu_star"], df["sigma"], xerr=df["mu_star_conf"], fmt="o", color="C0", ecolor="0.7",
-                    capsize=2)
+        ax.errorbar(df["mu_star"], df["sigma"], xerr=df["mu_star_conf"], fmt="o", color="C0", ecolor="0.7", capsize=2)
         lim = max(float(df["mu_star"].max()), float(df["sigma"].max()), 1e-12) * 1.15
         # label the influential parameters; the rest crowd the origin and are listed in a corner instead
         big = df["mu_star"] >= LABEL_FRACTION * float(df["mu_star"].max())
         if (~big).any():
             rest = textwrap.fill(", ".join(_labels(df[~big])), 60)
-            ax.text(0.98, 0.02, f"μ* < {LABEL_FRACTION:.0%} of the largest (not labelled):\n{rest}",
-                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")
+            ax.text(
+                0.98,
+                0.02,
+                f"μ* < {LABEL_FRACTION:.0%} of the largest (not labelled):\n{rest}",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="0.3",
+            )
         for (x, y), (tx, ty), lab in _place_labels(df["mu_star"][big], df["sigma"][big], _labels(df[big]), lim):
             right = x > 0.55 * lim
-            ax.annotate(lab, (x, y), xytext=(tx, ty), textcoords="data", fontsize=8,
-                        ha="right" if right else "left", va="bottom",
-                        arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if ty - y > 0.03 * lim else None)
+            ax.annotate(
+                lab,
+                (x, y),
+                xytext=(tx, ty),
+                textcoords="data",
+                fontsize=8,
+                ha="right" if right else "left",
+                va="bottom",
+                arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if ty - y > 0.03 * lim else None,
+            )
         ax.plot([0, lim], [0, lim], ls=":", color="0.5", lw=1, label="σ = μ*")
         ax.set_xlim(0, lim)
         ax.set_ylim(0, lim)
@@ -307,15 +380,30 @@ def plot_sobol(indices: pd.DataFrame, path: str | Path, output_days: dict[str, f
 
     names = list(dict.fromkeys(indices["output"]))
     n_par = indices["parameter"].nunique()
-    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 1.8 + 0.45 * n_par), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(6.5 * len(names), 1.8 + 0.45 * n_par), layout="constrained", squeeze=False
+    )
     for ax, name in zip(axes[0], names, strict=True):
         df = indices[indices["output"] == name].sort_values("ST")
         y = np.arange(len(df))
-        ax.barh(y - 0.2, df["S1"], height=0.4, xerr=df["S1_conf"], label="S1 (first order)", color="C0",
-                error_kw={"ecolor": "0.3", "capsize": 2})
-        ax.barh(y + 0.2, df["ST"], height=0.4, xerr=df["ST_conf"], label="ST (total)", color="C1",
-                error_kw={"ecolor": "0.3", "capsize": 2})
+        ax.barh(
+            y - 0.2,
+            df["S1"],
+            height=0.4,
+            xerr=df["S1_conf"],
+            label="S1 (first order)",
+            color="C0",
+            error_kw={"ecolor": "0.3", "capsize": 2},
+        )
+        ax.barh(
+            y + 0.2,
+            df["ST"],
+            height=0.4,
+            xerr=df["ST_conf"],
+            label="ST (total)",
+            color="C1",
+            error_kw={"ecolor": "0.3", "capsize": 2},
+        )
         ax.set_yticks(y, _labels(df), fontsize=8)
         ax.axvline(0, color="0.5", lw=0.8)
         ax.set_xlabel("Sobol index (95% CI)")

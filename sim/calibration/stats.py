@@ -311,8 +311,12 @@ def fit_exponential_course(t: np.ndarray, y: np.ndarray) -> tuple[float, float, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             popt, _ = curve_fit(
-                exponential_course, t, y, p0=p0,
-                bounds=([-50.0, -50.0, 1e-3], [200.0, 150.0, 50.0 * max(span, 1.0)]), maxfev=5000,
+                exponential_course,
+                t,
+                y,
+                p0=p0,
+                bounds=([-50.0, -50.0, 1e-3], [200.0, 150.0, 50.0 * max(span, 1.0)]),
+                maxfev=5000,
             )
     except (RuntimeError, ValueError):
         return math.nan, math.nan, math.nan
@@ -437,10 +441,21 @@ def association_table(
         else:
             x = patients[col].to_numpy(dtype=float)
             n = int((np.isfinite(x) & np.isfinite(vas)).sum())
-            rho, lo, hi = spearman_bootstrap(x, vas, n_boot=config.n_boot, seed=config.seed + i,
-                                             confidence=config.confidence)
-        rows.append({"factor": factor, "column": col, "review_sign": sign, "n": n, "rho": rho, "ci_lo": lo,
-                     "ci_hi": hi, "reproduced": reproduced(sign, rho, lo, hi, config.null_rho)})
+            rho, lo, hi = spearman_bootstrap(
+                x, vas, n_boot=config.n_boot, seed=config.seed + i, confidence=config.confidence
+            )
+        rows.append(
+            {
+                "factor": factor,
+                "column": col,
+                "review_sign": sign,
+                "n": n,
+                "rho": rho,
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "reproduced": reproduced(sign, rho, lo, hi, config.null_rho),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -466,9 +481,20 @@ def resorption_table(outcomes: pd.DataFrame, config: StatsConfig) -> pd.DataFram
         sel = outcomes[outcomes["herniation_type"].isin(types)]
         n, f, lo, hi = _fraction_row(sel["regressed"], config.confidence)
         _, fr, rlo, rhi = _fraction_row(sel["resolved"], config.confidence)
-        rows.append({"group": group, "n_patients": len(sel), "n": n, "regression": f, "regression_lo": lo,
-                     "regression_hi": hi, "resolution": fr, "resolution_lo": rlo, "resolution_hi": rhi,
-                     "mean_reduction": float(sel["reduction_outcome"].mean()) if n else math.nan})
+        rows.append(
+            {
+                "group": group,
+                "n_patients": len(sel),
+                "n": n,
+                "regression": f,
+                "regression_lo": lo,
+                "regression_hi": hi,
+                "resolution": fr,
+                "resolution_lo": rlo,
+                "resolution_hi": rhi,
+                "mean_reduction": float(sel["reduction_outcome"].mean()) if n else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -515,9 +541,20 @@ def pain_course_table(cohort: Cohort, outcomes: pd.DataFrame, config: StatsConfi
             frac = k / n
         else:
             mean = sd = half = frac = flo = fhi = math.nan
-        rows.append({"week": w, "n": n, "simulated": simulated, "mean": mean, "sd": sd,
-                     "ci_lo": mean - half, "ci_hi": mean + half, "frac_le_cutoff": frac,
-                     "frac_lo": flo, "frac_hi": fhi})
+        rows.append(
+            {
+                "week": w,
+                "n": n,
+                "simulated": simulated,
+                "mean": mean,
+                "sd": sd,
+                "ci_lo": mean - half,
+                "ci_hi": mean + half,
+                "frac_le_cutoff": frac,
+                "frac_lo": flo,
+                "frac_hi": fhi,
+            }
+        )
     return pd.DataFrame(rows), mat
 
 
@@ -525,9 +562,17 @@ def pain_fit(course: pd.DataFrame, matrix: np.ndarray, config: StatsConfig) -> d
     """Exponential fit of the simulated visit means, with a patient-bootstrap CI for τ and the plateau."""
     sim = course["simulated"].to_numpy()
     weeks = course["week"].to_numpy(dtype=float)[sim]
-    out = {"a": math.nan, "plateau": math.nan, "tau_weeks": math.nan, "tau_lo": math.nan, "tau_hi": math.nan,
-           "plateau_lo": math.nan, "plateau_hi": math.nan, "n_visits": int(sim.sum()),
-           "last_week": float(weeks.max()) if weeks.size else math.nan}
+    out = {
+        "a": math.nan,
+        "plateau": math.nan,
+        "tau_weeks": math.nan,
+        "tau_lo": math.nan,
+        "tau_hi": math.nan,
+        "plateau_lo": math.nan,
+        "plateau_hi": math.nan,
+        "n_visits": int(sim.sum()),
+        "last_week": float(weeks.max()) if weeks.size else math.nan,
+    }
     if weeks.size < 4:
         return out
     m = matrix[:, sim]
@@ -560,11 +605,17 @@ def kinetics_summary(outcomes: pd.DataFrame) -> dict[str, float]:
     k = int((both["peak_day_m1"] < both["peak_day_m2"]).sum())
     lo, hi = wilson_interval(k, n)
     return {
-        "peak_day_total_median": q("peak_day_total", 0.5), "peak_day_total_q25": q("peak_day_total", 0.25),
-        "peak_day_total_q75": q("peak_day_total", 0.75), "n_total": int(outcomes["peak_day_total"].notna().sum()),
-        "peak_day_m1_median": q("peak_day_m1", 0.5), "peak_day_m2_median": q("peak_day_m2", 0.5),
-        "peak_day_m2_q25": q("peak_day_m2", 0.25), "peak_day_m2_q75": q("peak_day_m2", 0.75),
-        "frac_m1_before_m2": k / n if n else math.nan, "frac_m1_before_m2_lo": lo, "frac_m1_before_m2_hi": hi,
+        "peak_day_total_median": q("peak_day_total", 0.5),
+        "peak_day_total_q25": q("peak_day_total", 0.25),
+        "peak_day_total_q75": q("peak_day_total", 0.75),
+        "n_total": int(outcomes["peak_day_total"].notna().sum()),
+        "peak_day_m1_median": q("peak_day_m1", 0.5),
+        "peak_day_m2_median": q("peak_day_m2", 0.5),
+        "peak_day_m2_q25": q("peak_day_m2", 0.25),
+        "peak_day_m2_q75": q("peak_day_m2", 0.75),
+        "frac_m1_before_m2": k / n if n else math.nan,
+        "frac_m1_before_m2_lo": lo,
+        "frac_m1_before_m2_hi": hi,
         "n_m1_m2": n,
     }
 
@@ -586,15 +637,18 @@ def resorption_checks(cohort: Cohort, outcomes: pd.DataFrame, config: StatsConfi
     red = {d: 1.0 - _value_at(vf, pd.Series(float(d), index=outcomes.index)) for d in (60, 182, 365)}
     out: dict[str, float] = {}
     out["reduction_day60_mean"], out["reduction_day60_lo"], out["reduction_day60_hi"] = _mean_ci(
-        red[60], config.confidence)
+        red[60], config.confidence
+    )
     out["reduction_day365_mean"], out["reduction_day365_lo"], out["reduction_day365_hi"] = _mean_ci(
-        red[365], config.confidence)
+        red[365], config.confidence
+    )
     m182, m365 = np.nanmean(red[182]) if np.isfinite(red[182]).any() else math.nan, out["reduction_day365_mean"]
     out["share_of_1y_reduction_by_6_months"] = m182 / m365 if np.isfinite(m182) and m365 > 0 else math.nan
     cd = outcomes.get("cd68_per_cm2_sample")
     if cd is not None:
-        rho, lo, hi = spearman_bootstrap(cd.to_numpy(float), red[365], n_boot=config.n_boot, seed=config.seed + 57,
-                                         confidence=config.confidence)
+        rho, lo, hi = spearman_bootstrap(
+            cd.to_numpy(float), red[365], n_boot=config.n_boot, seed=config.seed + 57, confidence=config.confidence
+        )
     else:
         rho = lo = hi = math.nan
     out.update(cd68_vs_reduction_rho=rho, cd68_vs_reduction_lo=lo, cd68_vs_reduction_hi=hi)

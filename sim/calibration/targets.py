@@ -43,8 +43,24 @@ TARGETS_FILE = Path(__file__).resolve().parents[2] / "calibration" / "targets.to
 
 _USES = ("calibrate", "prior", "check")
 _KNOWN = {
-    "id", "category", "quantity", "value", "lower", "upper", "sd", "n", "median", "time", "labels", "units",
-    "use", "source", "doi", "url", "confidence", "notes",
+    "id",
+    "category",
+    "quantity",
+    "value",
+    "lower",
+    "upper",
+    "sd",
+    "n",
+    "median",
+    "time",
+    "labels",
+    "units",
+    "use",
+    "source",
+    "doi",
+    "url",
+    "confidence",
+    "notes",
 }
 
 
@@ -144,10 +160,24 @@ def _target(raw: dict[str, Any], where: str) -> Target:
     if time is not None and len(time) != len(raw["value"]):
         raise TargetsError(f"{where} ({raw['id']}): {len(time)} times for {len(raw['value'])} values")
     return Target(
-        id=raw["id"], use=raw["use"], category=raw.get("category", ""), quantity=raw.get("quantity", ""),
-        value=raw["value"], units=raw["units"], source=raw["source"], confidence=raw["confidence"],
-        doi=raw.get("doi"), url=raw.get("url"), lower=raw.get("lower"), upper=raw.get("upper"), sd=raw.get("sd"),
-        n=raw.get("n"), median=raw.get("median"), time=time, labels=labels, notes=raw.get("notes", ""),
+        id=raw["id"],
+        use=raw["use"],
+        category=raw.get("category", ""),
+        quantity=raw.get("quantity", ""),
+        value=raw["value"],
+        units=raw["units"],
+        source=raw["source"],
+        confidence=raw["confidence"],
+        doi=raw.get("doi"),
+        url=raw.get("url"),
+        lower=raw.get("lower"),
+        upper=raw.get("upper"),
+        sd=raw.get("sd"),
+        n=raw.get("n"),
+        median=raw.get("median"),
+        time=time,
+        labels=labels,
+        notes=raw.get("notes", ""),
         extra={k: v for k, v in raw.items() if k not in _KNOWN},
     )
 
@@ -237,8 +267,14 @@ def calibrated_parameters(scenario_cls: type[BaseModel] = Scenario) -> dict[str,
         info = cls.model_fields[name]
         scale = "log10" if lo > 0 and hi / lo >= LOG_RATIO else "linear"
         out[path] = ParameterPrior(
-            path=path, lo=lo, hi=hi, unit=prov.get("unit", ""), default=info.get_default(call_default_factory=True),
-            description=info.description or "", note=prov.get("source"), scale=scale,
+            path=path,
+            lo=lo,
+            hi=hi,
+            unit=prov.get("unit", ""),
+            default=info.get_default(call_default_factory=True),
+            description=info.description or "",
+            note=prov.get("source"),
+            scale=scale,
         )
     return out
 

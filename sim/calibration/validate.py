@@ -38,8 +38,25 @@ IKEDA_N_PER_TYPE = 25
 SIGN_INTERVALS = {1: (0.1, 1.0), 0: (-0.1, 0.1), -1: (-1.0, -0.1)}
 
 COLUMNS = [
-    "target_id", "item", "use", "quantity", "units", "target", "target_lo", "target_hi", "range_basis",
-    "simulated", "sim_lo", "sim_hi", "sim_interval", "n", "status", "note", "confidence", "reference", "stat_key",
+    "target_id",
+    "item",
+    "use",
+    "quantity",
+    "units",
+    "target",
+    "target_lo",
+    "target_hi",
+    "range_basis",
+    "simulated",
+    "sim_lo",
+    "sim_hi",
+    "sim_interval",
+    "n",
+    "status",
+    "note",
+    "confidence",
+    "reference",
+    "stat_key",
 ]
 
 
@@ -76,8 +93,13 @@ class Comparison:
             return
         if self.lo <= self.simulated <= self.hi:
             self.status = "inside"
-        elif (self.sim_interval == "95% CI" and np.isfinite(self.sim_lo) and np.isfinite(self.sim_hi)
-              and self.sim_lo <= self.hi and self.sim_hi >= self.lo):
+        elif (
+            self.sim_interval == "95% CI"
+            and np.isfinite(self.sim_lo)
+            and np.isfinite(self.sim_hi)
+            and self.sim_lo <= self.hi
+            and self.sim_hi >= self.lo
+        ):
             self.status = "consistent"
         else:
             self.status = "outside"
@@ -85,11 +107,25 @@ class Comparison:
     def row(self) -> dict[str, Any]:
         t = self.target
         return {
-            "target_id": t.id, "item": self.item, "use": t.use, "quantity": t.quantity, "units": t.units,
-            "target": self.value, "target_lo": self.lo, "target_hi": self.hi, "range_basis": self.range_basis,
-            "simulated": self.simulated, "sim_lo": self.sim_lo, "sim_hi": self.sim_hi,
-            "sim_interval": self.sim_interval, "n": self.n, "status": self.status, "note": self.note,
-            "confidence": t.confidence, "reference": t.reference, "stat_key": self.stat_key,
+            "target_id": t.id,
+            "item": self.item,
+            "use": t.use,
+            "quantity": t.quantity,
+            "units": t.units,
+            "target": self.value,
+            "target_lo": self.lo,
+            "target_hi": self.hi,
+            "range_basis": self.range_basis,
+            "simulated": self.simulated,
+            "sim_lo": self.sim_lo,
+            "sim_hi": self.sim_hi,
+            "sim_interval": self.sim_interval,
+            "n": self.n,
+            "status": self.status,
+            "note": self.note,
+            "confidence": t.confidence,
+            "reference": t.reference,
+            "stat_key": self.stat_key,
         }
 
 
@@ -112,8 +148,12 @@ def _visit_index(course: pd.DataFrame, week: float) -> pd.Series | None:
 
 
 def comparisons(
-    stats: CohortStatistics | None, targets: TargetSet | None = None, *, config: StatsConfig | None = None,
-    scenario: Any = None, include_checks: bool = True,
+    stats: CohortStatistics | None,
+    targets: TargetSet | None = None,
+    *,
+    config: StatsConfig | None = None,
+    scenario: Any = None,
+    include_checks: bool = True,
 ) -> list[Comparison]:
     """Every comparison row. With ``stats=None`` the rows carry only the targets (used to build ABC specs)."""
     targets = targets or load_targets()
@@ -156,12 +196,25 @@ def comparisons(
             k = round(float(value) * IKEDA_N_PER_TYPE)
             lo, hi = wilson_interval(k, IKEDA_N_PER_TYPE)
             lo, hi = min(lo, value), max(hi, value)
-            c = Comparison(t, label, float(value), lo, hi, f"Wilson 95% CI, n≈{IKEDA_N_PER_TYPE} per type (assumed)",
-                           scale=max(value - lo, hi - value), note=f"CD68 ≥ {cfg.infiltrate_threshold_per_cm2:g}/cm² at the sample")
+            c = Comparison(
+                t,
+                label,
+                float(value),
+                lo,
+                hi,
+                f"Wilson 95% CI, n≈{IKEDA_N_PER_TYPE} per type (assumed)",
+                scale=max(value - lo, hi - value),
+                note=f"CD68 ≥ {cfg.infiltrate_threshold_per_cm2:g}/cm² at the sample",
+            )
             if stats is not None:
                 r = _find(stats.inflammation, "group", label)
                 if r is not None and r["n"] > 0:
-                    c.simulated, c.sim_lo, c.sim_hi, c.n = r["prevalence"], r["prevalence_lo"], r["prevalence_hi"], int(r["n"])
+                    c.simulated, c.sim_lo, c.sim_hi, c.n = (
+                        r["prevalence"],
+                        r["prevalence_lo"],
+                        r["prevalence_hi"],
+                        int(r["n"]),
+                    )
                 else:
                     c.note += "; no patient of this type"
             rows.append(c)
@@ -171,10 +224,21 @@ def comparisons(
         t = targets["cd68_density_category_fractions"]
         n_src = int(t.n or 0)
         for label, value, cat in zip(t.labels, t.value, ("mild", "moderate", "considerable"), strict=True):
-            lo, hi = wilson_interval(round(value * n_src), n_src) if n_src else (value - FRACTION_TOLERANCE,
-                                                                                  value + FRACTION_TOLERANCE)
-            c = Comparison(t, label, float(value), lo, hi, f"Wilson 95% CI, n={n_src}",
-                           scale=max(value - lo, hi - value), note="all patients pooled")
+            lo, hi = (
+                wilson_interval(round(value * n_src), n_src)
+                if n_src
+                else (value - FRACTION_TOLERANCE, value + FRACTION_TOLERANCE)
+            )
+            c = Comparison(
+                t,
+                label,
+                float(value),
+                lo,
+                hi,
+                f"Wilson 95% CI, n={n_src}",
+                scale=max(value - lo, hi - value),
+                note="all patients pooled",
+            )
             if stats is not None:
                 r = _find(stats.cd68_categories, "category", cat)
                 if r is not None and r["n"] > 0:
@@ -185,27 +249,65 @@ def comparisons(
     if "mouse_puncture_macrophage_peak" in targets:
         t = targets["mouse_puncture_macrophage_peak"]
         v = float(t.value) * ts
-        c = Comparison(t, "", v, v - 3.0 * ts, v + 3.0 * ts, "±3 days (sampled time points only)", scale=3.0 * ts,
-                       sim_interval="IQR", note=f"median day of the total macrophage peak; rodent time × {ts:g}")
+        c = Comparison(
+            t,
+            "",
+            v,
+            v - 3.0 * ts,
+            v + 3.0 * ts,
+            "±3 days (sampled time points only)",
+            scale=3.0 * ts,
+            sim_interval="IQR",
+            note=f"median day of the total macrophage peak; rodent time × {ts:g}",
+        )
         if stats is not None:
             k = stats.kinetics
-            c.simulated, c.sim_lo, c.sim_hi, c.n = (k["peak_day_total_median"], k["peak_day_total_q25"],
-                                                    k["peak_day_total_q75"], int(k["n_total"]))
+            c.simulated, c.sim_lo, c.sim_hi, c.n = (
+                k["peak_day_total_median"],
+                k["peak_day_total_q25"],
+                k["peak_day_total_q75"],
+                int(k["n_total"]),
+            )
         rows.append(c)
     if "rat_puncture_m1_m2_timecourse" in targets:
         t = targets["rat_puncture_m1_m2_timecourse"]
         v = float(t.value) * 7.0 * ts
-        c = Comparison(t, "M2 peak day", v, 10.5 * ts, 21.0 * ts,
-                       "midpoints between sampled weeks 1, 2, 4", scale=5.25 * ts, sim_interval="IQR",
-                       note=f"median day of the M2 peak; rodent time × {ts:g}")
-        c2 = Comparison(t, "M1 peak before M2 peak", 1.0, 0.5, 1.0, "majority of patients", scale=0.25,
-                        kind="interval", note="fraction of patients whose M1 peak precedes their M2 peak")
+        c = Comparison(
+            t,
+            "M2 peak day",
+            v,
+            10.5 * ts,
+            21.0 * ts,
+            "midpoints between sampled weeks 1, 2, 4",
+            scale=5.25 * ts,
+            sim_interval="IQR",
+            note=f"median day of the M2 peak; rodent time × {ts:g}",
+        )
+        c2 = Comparison(
+            t,
+            "M1 peak before M2 peak",
+            1.0,
+            0.5,
+            1.0,
+            "majority of patients",
+            scale=0.25,
+            kind="interval",
+            note="fraction of patients whose M1 peak precedes their M2 peak",
+        )
         if stats is not None:
             k = stats.kinetics
-            c.simulated, c.sim_lo, c.sim_hi, c.n = (k["peak_day_m2_median"], k["peak_day_m2_q25"],
-                                                    k["peak_day_m2_q75"], int(k["n_m1_m2"]))
-            c2.simulated, c2.sim_lo, c2.sim_hi, c2.n = (k["frac_m1_before_m2"], k["frac_m1_before_m2_lo"],
-                                                        k["frac_m1_before_m2_hi"], int(k["n_m1_m2"]))
+            c.simulated, c.sim_lo, c.sim_hi, c.n = (
+                k["peak_day_m2_median"],
+                k["peak_day_m2_q25"],
+                k["peak_day_m2_q75"],
+                int(k["n_m1_m2"]),
+            )
+            c2.simulated, c2.sim_lo, c2.sim_hi, c2.n = (
+                k["frac_m1_before_m2"],
+                k["frac_m1_before_m2_lo"],
+                k["frac_m1_before_m2_hi"],
+                int(k["n_m1_m2"]),
+            )
         rows += [c, c2]
 
     # -- Sciatica Trial pain course
@@ -216,9 +318,18 @@ def comparisons(
             half = 1.96 * sd / math.sqrt(n)
             trial_ci[float(w)] = (m - half, m + half, m, int(n))
         for w, (lo, hi, m, n) in trial_ci.items():
-            c = Comparison(itt, f"week {w:g}", m, lo, hi, f"trial 95% CI of the mean (n={n})",
-                           scale=max(hi - m, 2.5), note="weeks after entry (= sample_day)"
-                           if cfg.entry == "sample_day" else f"weeks after entry (day {cfg.entry})")
+            c = Comparison(
+                itt,
+                f"week {w:g}",
+                m,
+                lo,
+                hi,
+                f"trial 95% CI of the mean (n={n})",
+                scale=max(hi - m, 2.5),
+                note="weeks after entry (= sample_day)"
+                if cfg.entry == "sample_day"
+                else f"weeks after entry (day {cfg.entry})",
+            )
             if stats is not None:
                 r = _visit_index(stats.pain_course, w)
                 if r is not None and r["simulated"]:
@@ -230,18 +341,38 @@ def comparisons(
         t = targets["sciatica_trial_leg_vas_exponential_fit"]
         fit = stats.pain_fit if stats is not None else {}
         lo, hi, basis, scale = _range(t, float(t.value), 0.5)
-        c = Comparison(t, "tau", float(t.value), lo, hi, basis, scale=scale, sim_interval="95% CI",
-                       note="fit of simulated visit means")
+        c = Comparison(
+            t,
+            "tau",
+            float(t.value),
+            lo,
+            hi,
+            basis,
+            scale=scale,
+            sim_interval="95% CI",
+            note="fit of simulated visit means",
+        )
         items = [(c, "tau_weeks", "tau_lo", "tau_hi")]
         if "plateau_c" in t.extra and 52.0 in trial_ci:
             lo52, hi52, _, _ = trial_ci[52.0]
-            cp = Comparison(t, "plateau", float(t.extra["plateau_c"]), lo52, hi52,
-                            "trial 95% CI of the week-52 mean", scale=max(hi52 - lo52, 1.0) / 2,
-                            note="fit of simulated visit means")
+            cp = Comparison(
+                t,
+                "plateau",
+                float(t.extra["plateau_c"]),
+                lo52,
+                hi52,
+                "trial 95% CI of the week-52 mean",
+                scale=max(hi52 - lo52, 1.0) / 2,
+                note="fit of simulated visit means",
+            )
             items.append((cp, "plateau", "plateau_lo", "plateau_hi"))
         for comp, key, klo, khi in items:
             if stats is not None:
-                comp.simulated, comp.sim_lo, comp.sim_hi = fit.get(key, math.nan), fit.get(klo, math.nan), fit.get(khi, math.nan)
+                comp.simulated, comp.sim_lo, comp.sim_hi = (
+                    fit.get(key, math.nan),
+                    fit.get(klo, math.nan),
+                    fit.get(khi, math.nan),
+                )
                 comp.n = stats.n_patients
                 if np.isfinite(fit.get("last_week", math.nan)) and fit["last_week"] < 104:
                     comp.note += f"; fitted over weeks 0-{fit['last_week']:g} (trial: 0-104)"
@@ -257,8 +388,16 @@ def comparisons(
                 basis = f"Wilson 95% CI, trial n={n_src}"
             else:
                 lo, hi, basis = value - FRACTION_TOLERANCE, value + FRACTION_TOLERANCE, f"±{FRACTION_TOLERANCE}"
-            c = Comparison(t, f"week {w:g}", float(value), lo, hi, basis, scale=max(value - lo, hi - value),
-                           note=f"VAS ≤ {cfg.vas_cutoff:g}")
+            c = Comparison(
+                t,
+                f"week {w:g}",
+                float(value),
+                lo,
+                hi,
+                basis,
+                scale=max(value - lo, hi - value),
+                note=f"VAS ≤ {cfg.vas_cutoff:g}",
+            )
             if stats is not None:
                 r = _visit_index(stats.pain_course, float(w))
                 if r is not None and r["simulated"]:
@@ -274,8 +413,9 @@ def comparisons(
             sign = int(sign)
             lo, hi = SIGN_INTERVALS[sign]
             basis = {1: "CI > 0", 0: f"CI ∋ 0 or |ρ| < {cfg.null_rho:g}", -1: "CI < 0"}[sign]
-            c = Comparison(t, label, float(sign), lo, hi, basis, kind="interval", scale=0.2,
-                           note="Spearman ρ with pain_vas_sample")
+            c = Comparison(
+                t, label, float(sign), lo, hi, basis, kind="interval", scale=0.2, note="Spearman ρ with pain_vas_sample"
+            )
             if label not in ASSOCIATION_FACTORS:
                 c.status, c.note = "not simulated", "factor not modelled"
             elif stats is not None:
@@ -302,22 +442,46 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
     handled = set()
     if "macrophage_load_vs_size_reduction" in targets:
         t = targets["macrophage_load_vs_size_reduction"]
-        c = Comparison(t, "", float(t.value), 0.0, 1.0, "CI > 0", kind="interval",
-                       note=f"Spearman ρ of CD68 at the sample with volume reduction at day {cfg.outcome_day:.0f}")
+        c = Comparison(
+            t,
+            "",
+            float(t.value),
+            0.0,
+            1.0,
+            "CI > 0",
+            kind="interval",
+            note=f"Spearman ρ of CD68 at the sample with volume reduction at day {cfg.outcome_day:.0f}",
+        )
         if stats is not None:
-            c.simulated, c.sim_lo, c.sim_hi = ck["cd68_vs_reduction_rho"], ck["cd68_vs_reduction_lo"], ck["cd68_vs_reduction_hi"]
+            c.simulated, c.sim_lo, c.sim_hi = (
+                ck["cd68_vs_reduction_rho"],
+                ck["cd68_vs_reduction_lo"],
+                ck["cd68_vs_reduction_hi"],
+            )
             c.n = stats.n_patients
             if np.isfinite(c.simulated):
                 c.status = {True: "reproduced", False: "not reproduced", None: "undetermined"}[
-                    reproduced(1, c.simulated, c.sim_lo, c.sim_hi)]
+                    reproduced(1, c.simulated, c.sim_lo, c.sim_hi)
+                ]
         rows.append(c)
         handled.add(t.id)
     if "resorption_detectable_by_2_months" in targets:
         t = targets["resorption_detectable_by_2_months"]
-        c = Comparison(t, "", 1.0, 0.0, 1.0, "CI of mean reduction at day 60 > 0 and mean(365) > mean(60)",
-                       note="mean volume reduction at day 60 (all patients)")
+        c = Comparison(
+            t,
+            "",
+            1.0,
+            0.0,
+            1.0,
+            "CI of mean reduction at day 60 > 0 and mean(365) > mean(60)",
+            note="mean volume reduction at day 60 (all patients)",
+        )
         if stats is not None:
-            c.simulated, c.sim_lo, c.sim_hi = ck["reduction_day60_mean"], ck["reduction_day60_lo"], ck["reduction_day60_hi"]
+            c.simulated, c.sim_lo, c.sim_hi = (
+                ck["reduction_day60_mean"],
+                ck["reduction_day60_lo"],
+                ck["reduction_day60_hi"],
+            )
             c.n = stats.n_patients
             m365 = ck["reduction_day365_mean"]
             if np.isfinite(c.simulated):
@@ -334,8 +498,16 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
         handled.add(t.id)
     if "resorption_main_window" in targets:
         t = targets["resorption_main_window"]
-        c = Comparison(t, "", float(t.value), 0.5, 1.0, "≥ half of the 1-year reduction by 6 months",
-                       sim_interval="", note="share of the mean 1-year reduction reached by day 182")
+        c = Comparison(
+            t,
+            "",
+            float(t.value),
+            0.5,
+            1.0,
+            "≥ half of the 1-year reduction by 6 months",
+            sim_interval="",
+            note="share of the mean 1-year reduction reached by day 182",
+        )
         if stats is not None:
             c.simulated, c.n = ck["share_of_1y_reduction_by_6_months"], stats.n_patients
             if np.isfinite(c.simulated):
@@ -344,12 +516,25 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
         handled.add(t.id)
     if "paracrine_communication_length" in targets:
         t = targets["paracrine_communication_length"]
-        c = Comparison(t, "", float(t.value), 100.0, float(t.value), "roughly 100-250 µm (BRIEF §2)",
-                       sim_interval="min-max", note="median √(D/k) over the fields of the scenario")
+        c = Comparison(
+            t,
+            "",
+            float(t.value),
+            100.0,
+            float(t.value),
+            "roughly 100-250 µm (BRIEF §2)",
+            sim_interval="min-max",
+            note="median √(D/k) over the fields of the scenario",
+        )
         if scenario is not None:
             lengths = communication_lengths(scenario)
             vals = np.array(list(lengths.values()))
-            c.simulated, c.sim_lo, c.sim_hi, c.n = float(np.median(vals)), float(vals.min()), float(vals.max()), len(vals)
+            c.simulated, c.sim_lo, c.sim_hi, c.n = (
+                float(np.median(vals)),
+                float(vals.min()),
+                float(vals.max()),
+                len(vals),
+            )
             c.note += ": " + ", ".join(f"{k} {v:.0f}" for k, v in lengths.items())
         rows.append(c)
         handled.add(t.id)
@@ -361,8 +546,18 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
     }
     for t in targets.checks:
         if t.id not in handled:
-            rows.append(Comparison(t, "", float(t.value) if np.isscalar(t.value) else math.nan, math.nan, math.nan,
-                                   "", status="not simulated", note=reasons.get(t.id, "no matching statistic")))
+            rows.append(
+                Comparison(
+                    t,
+                    "",
+                    float(t.value) if np.isscalar(t.value) else math.nan,
+                    math.nan,
+                    math.nan,
+                    "",
+                    status="not simulated",
+                    note=reasons.get(t.id, "no matching statistic"),
+                )
+            )
     return rows
 
 
@@ -420,14 +615,26 @@ def to_markdown(table: pd.DataFrame, header: str = "") -> str:
     lines = [header.rstrip() + "\n" if header else ""]
     counts = status_counts(table)
     lines.append("Status counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
-    lines.append("| target | item | target value | target range | basis | simulated | sim. interval | n | status | note |")
+    lines.append(
+        "| target | item | target value | target range | basis | simulated | sim. interval | n | status | note |"
+    )
     lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in table.itertuples(index=False):
         sim_int = format_range(r.sim_lo, r.sim_hi)
         if sim_int and r.sim_interval:
             sim_int += f" ({r.sim_interval})"
-        cells = [r.target_id, r.item, _fmt(r.target), format_range(r.target_lo, r.target_hi), r.range_basis,
-                 _fmt(r.simulated), sim_int, str(r.n) if r.n else "", f"**{r.status}**", r.note]
+        cells = [
+            r.target_id,
+            r.item,
+            _fmt(r.target),
+            format_range(r.target_lo, r.target_hi),
+            r.range_basis,
+            _fmt(r.simulated),
+            sim_int,
+            str(r.n) if r.n else "",
+            f"**{r.status}**",
+            r.note,
+        ]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -445,6 +652,15 @@ def distance_spec(
     for c in rows:
         if c.target.use not in uses or c.status == "not simulated" or not np.isfinite(c.scale):
             continue
-        out.append({"stat_key": c.stat_key, "target_id": c.target.id, "value": c.value, "lo": c.lo, "hi": c.hi,
-                    "scale": c.scale, "kind": c.kind})
+        out.append(
+            {
+                "stat_key": c.stat_key,
+                "target_id": c.target.id,
+                "value": c.value,
+                "lo": c.lo,
+                "hi": c.hi,
+                "scale": c.scale,
+                "kind": c.kind,
+            }
+        )
     return pd.DataFrame(out)

@@ -21,9 +21,15 @@ from . import calibrate_cmds, cohort_cmds, run_cmds  # noqa: E402
 
 #: Every command, in the order of ``discsim --help``.
 COMMANDS = (
-    run_cmds.run, run_cmds.check, run_cmds.plot, run_cmds.schema,
-    cohort_cmds.cohort, cohort_cmds.sweep,
-    calibrate_cmds.validate, calibrate_cmds.sensitivity, calibrate_cmds.calibrate,
+    run_cmds.run,
+    run_cmds.check,
+    run_cmds.plot,
+    run_cmds.schema,
+    cohort_cmds.cohort,
+    cohort_cmds.sweep,
+    calibrate_cmds.validate,
+    calibrate_cmds.sensitivity,
+    calibrate_cmds.calibrate,
 )
 for _command in COMMANDS:
     app.command()(_command)

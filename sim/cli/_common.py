@@ -25,8 +25,16 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False
 console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 __all__ = [
-    "console", "err_console", "styled", "note", "input_errors_exit_2", "fail", "claim_out", "default_out",
-    "progress_bar", "OverwriteOpt",
+    "console",
+    "err_console",
+    "styled",
+    "note",
+    "input_errors_exit_2",
+    "fail",
+    "claim_out",
+    "default_out",
+    "progress_bar",
+    "OverwriteOpt",
 ]
 
 OverwriteOpt = typer.Option(
@@ -94,6 +102,12 @@ def claim_out(out: Path, kind: str, overwrite: bool = False) -> Path:
 def progress_bar() -> Progress:
     """The progress bar of every long command (count, elapsed, ETA)."""
     return Progress(
-        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )

@@ -9,8 +9,15 @@ import typer
 
 from ._common import OverwriteOpt, claim_out, console, fail, input_errors_exit_2, note, styled
 
-_STATUS_STYLE = {"inside": "green", "reproduced": "green", "consistent": "yellow", "outside": "red",
-                 "not reproduced": "red", "undetermined": "yellow", "not simulated": "dim"}
+_STATUS_STYLE = {
+    "inside": "green",
+    "reproduced": "green",
+    "consistent": "yellow",
+    "outside": "red",
+    "not reproduced": "red",
+    "undetermined": "yellow",
+    "not simulated": "dim",
+}
 
 
 def _workers(value: int | None) -> int:
@@ -34,20 +41,36 @@ def _params(value: str | None) -> list[str] | None:
         except KeyError as exc:
             problems.append(str(exc.args[0]))
     if problems or not names:
-        fail("--params: " + ("; ".join(problems) if problems else "empty list")
-             + " (calibrated parameters: `discsim schema` shows x-status/x-prior)")
+        fail(
+            "--params: "
+            + ("; ".join(problems) if problems else "empty list")
+            + " (calibrated parameters: `discsim schema` shows x-status/x-prior)"
+        )
     return names
 
 
 @input_errors_exit_2
 def validate(
     cohort_dir: Annotated[Path, typer.Argument(help="Output directory of `discsim cohort`.", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write validation.csv/.md [default: COHORT_DIR].")] = None,
-    regression_threshold: Annotated[float, typer.Option(help="Volume reduction counted as regression.", min=0, max=1)] = 0.30,
-    resolution_threshold: Annotated[float, typer.Option(help="Volume reduction counted as complete resolution.", min=0, max=1)] = 0.90,
-    infiltrate_threshold: Annotated[float, typer.Option(help="CD68+ cells/cm² at the sample counted as an infiltrate.", min=0)] = 10.0,
-    entry_day: Annotated[float | None, typer.Option(help="Fixed trial-entry day after onset [default: each patient's sample_day].", min=0)] = None,
-    rodent_time_scale: Annotated[float, typer.Option(help="Model days per rodent day for the kinetics targets.", min=0)] = 1.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write validation.csv/.md [default: COHORT_DIR].")
+    ] = None,
+    regression_threshold: Annotated[
+        float, typer.Option(help="Volume reduction counted as regression.", min=0, max=1)
+    ] = 0.30,
+    resolution_threshold: Annotated[
+        float, typer.Option(help="Volume reduction counted as complete resolution.", min=0, max=1)
+    ] = 0.90,
+    infiltrate_threshold: Annotated[
+        float, typer.Option(help="CD68+ cells/cm² at the sample counted as an infiltrate.", min=0)
+    ] = 10.0,
+    entry_day: Annotated[
+        float | None,
+        typer.Option(help="Fixed trial-entry day after onset [default: each patient's sample_day].", min=0),
+    ] = None,
+    rodent_time_scale: Annotated[
+        float, typer.Option(help="Model days per rodent day for the kinetics targets.", min=0)
+    ] = 1.0,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = 20200701,
     overwrite: Annotated[bool, OverwriteOpt] = False,
@@ -69,10 +92,15 @@ def validate(
     out = out if out is not None else cohort_dir
     if out.absolute() != cohort_dir.absolute():
         claim_out(out, "validation", overwrite)
-    config = StatsConfig(regression_threshold=regression_threshold, resolution_threshold=resolution_threshold,
-                         infiltrate_threshold_per_cm2=infiltrate_threshold,
-                         entry="sample_day" if entry_day is None else float(entry_day),
-                         rodent_time_scale=rodent_time_scale, n_boot=bootstrap, seed=seed)
+    config = StatsConfig(
+        regression_threshold=regression_threshold,
+        resolution_threshold=resolution_threshold,
+        infiltrate_threshold_per_cm2=infiltrate_threshold,
+        entry="sample_day" if entry_day is None else float(entry_day),
+        rodent_time_scale=rodent_time_scale,
+        n_boot=bootstrap,
+        seed=seed,
+    )
     stats = compute_statistics(cohort, config)
     scen = cohort.manifest.get("scenario")
     scenario = None
@@ -82,15 +110,20 @@ def validate(
         except Exception:  # noqa: BLE001 - manifest from another version: the length check is skipped
             scenario = None
     table = validation_table(stats, targets, scenario=scenario)
-    header = (f"# Validation of {cohort_dir}\n\n{stats.n_patients} patients"
-              f"{f' ({cohort.n_excluded} failed, excluded)' if cohort.n_excluded else ''}, simulated to day "
-              f"{stats.horizon_day:.0f}. Targets: {targets.path}. Definitions: docs/calibration.md; thresholds: "
-              f"regression ≥ {regression_threshold:.0%}, resolution ≥ {resolution_threshold:.0%} reduction at day "
-              f"{config.outcome_day:.0f}, infiltrate ≥ {infiltrate_threshold:g} CD68+/cm².\n")
+    header = (
+        f"# Validation of {cohort_dir}\n\n{stats.n_patients} patients"
+        f"{f' ({cohort.n_excluded} failed, excluded)' if cohort.n_excluded else ''}, simulated to day "
+        f"{stats.horizon_day:.0f}. Targets: {targets.path}. Definitions: docs/calibration.md; thresholds: "
+        f"regression ≥ {regression_threshold:.0%}, resolution ≥ {resolution_threshold:.0%} reduction at day "
+        f"{config.outcome_day:.0f}, infiltrate ≥ {infiltrate_threshold:g} CD68+/cm².\n"
+    )
     csv, md = write_validation(table, out, header)
 
-    rt = Table(title=f"Targets vs {cohort_dir} ({stats.n_patients} patients, day ≤ {stats.horizon_day:.0f})",
-               show_lines=False, header_style="bold")
+    rt = Table(
+        title=f"Targets vs {cohort_dir} ({stats.n_patients} patients, day ≤ {stats.horizon_day:.0f})",
+        show_lines=False,
+        header_style="bold",
+    )
     for col in ("target", "item", "target value [range]", "simulated [interval]", "n", "status"):
         rt.add_column(col, overflow="fold")
     for r in table.itertuples(index=False):
@@ -99,8 +132,14 @@ def validate(
         sv = f"{r.simulated:.3g}" if r.simulated == r.simulated else ""
         si = format_range(r.sim_lo, r.sim_hi)
         style = _STATUS_STYLE.get(r.status, "")
-        rt.add_row(r.target_id, r.item, f"{tv} [{rng}]" if rng else tv, f"{sv} [{si}]" if si else sv,
-                   str(r.n) if r.n else "", Text(r.status, style=style))
+        rt.add_row(
+            r.target_id,
+            r.item,
+            f"{tv} [{rng}]" if rng else tv,
+            f"{sv} [{si}]" if si else sv,
+            str(r.n) if r.n else "",
+            Text(r.status, style=style),
+        )
     console.print(rt)
     console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()))
     console.print(f"wrote {csv} and {md}")
@@ -108,13 +147,26 @@ def validate(
 
 @input_errors_exit_2
 def sensitivity(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file (its [cohort] section draws the patients).", show_default=False)],
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario TOML file (its [cohort] section draws the patients).", show_default=False)
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", show_default=False)],
-    method: Annotated[str, typer.Option(help="morris (screening) or sobol (variance-based; n a power of 2).")] = "morris",
-    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths of calibrated parameters [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS].")] = None,
+    method: Annotated[
+        str, typer.Option(help="morris (screening) or sobol (variance-based; n a power of 2).")
+    ] = "morris",
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated dotted paths of calibrated parameters [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS]."
+        ),
+    ] = None,
     n: Annotated[int, typer.Option("--n", help="Morris trajectories / Sobol base samples.", min=2)] = 10,
-    patients_per_point: Annotated[int, typer.Option(help="Virtual patients per design point (same patients at every point).", min=1)] = 4,
-    days: Annotated[float, typer.Option(help="Simulated days per patient (outputs at day 84 and 365, or the last day).", min=1)] = 365.0,
+    patients_per_point: Annotated[
+        int, typer.Option(help="Virtual patients per design point (same patients at every point).", min=1)
+    ] = 4,
+    days: Annotated[
+        float, typer.Option(help="Simulated days per patient (outputs at day 84 and 365, or the last day).", min=1)
+    ] = 365.0,
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0 = in this process].")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
     seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = 0,
@@ -144,40 +196,88 @@ def sensitivity(
         def progress(outcome, done, total):
             bar.update(task, completed=done, total=total)
 
-        result = run_sensitivity(scen, out, method=method, params=names, n=n, patients_per_point=patients_per_point,
-                                 days=days, seed=seed, workers=_workers(workers), client=client, progress=progress)
+        result = run_sensitivity(
+            scen,
+            out,
+            method=method,
+            params=names,
+            n=n,
+            patients_per_point=patients_per_point,
+            days=days,
+            seed=seed,
+            workers=_workers(workers),
+            client=client,
+            progress=progress,
+        )
     for message in result.notes:
         note(message)
     key = "mu_star" if method == "morris" else "ST"
     for name, df in result.indices.groupby("output", sort=False):
         top = df.sort_values(key, ascending=False).head(5)
-        console.print(styled(str(name), "bold", f" top {key}: " + ", ".join(f"{p} {v:.3g}" for p, v in zip(top["parameter"], top[key]))))
-    console.print(f"wrote {out}/: indices.parquet, indices.csv, design.parquet, manifest.json, {method}.png "
-                  f"({len(result.design)} points × {patients_per_point} patients, {result.wall_time_s:.0f} s)")
+        console.print(
+            styled(
+                str(name),
+                "bold",
+                f" top {key}: " + ", ".join(f"{p} {v:.3g}" for p, v in zip(top["parameter"], top[key])),
+            )
+        )
+    console.print(
+        f"wrote {out}/: indices.parquet, indices.csv, design.parquet, manifest.json, {method}.png "
+        f"({len(result.design)} points × {patients_per_point} patients, {result.wall_time_s:.0f} s)"
+    )
 
 
 @input_errors_exit_2
 def calibrate(
-    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (not needed with --resume).", show_default=False)] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (abc.db, posterior, report).")] = Path("runs/calibration"),
-    params: Annotated[str | None, typer.Option(help="Comma-separated dotted paths to calibrate [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS].")] = None,
-    populations: Annotated[int, typer.Option(help="ABC-SMC populations in total (resume: continue up to this).", min=1)] = 8,
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario TOML (not needed with --resume).", show_default=False)
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (abc.db, posterior, report).")] = Path(
+        "runs/calibration"
+    ),
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated dotted paths to calibrate [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS]."
+        ),
+    ] = None,
+    populations: Annotated[
+        int, typer.Option(help="ABC-SMC populations in total (resume: continue up to this).", min=1)
+    ] = 8,
     particles: Annotated[int, typer.Option(help="Particles per population.", min=2)] = 50,
     patients: Annotated[int, typer.Option(help="Virtual patients per model simulation.", min=2)] = 8,
     days: Annotated[float, typer.Option(help="Simulated days per patient.", min=1)] = 365.0,
-    workers: Annotated[int | None, typer.Option(help="Local processes for the patients of one simulation [default: 0].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Local processes for the patients of one simulation [default: 0].")
+    ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: particles run on its workers.")] = None,
-    common_patients: Annotated[bool, typer.Option(help="Same patients for every particle (default: fresh patients per particle).")] = False,
+    common_patients: Annotated[
+        bool, typer.Option(help="Same patients for every particle (default: fresh patients per particle).")
+    ] = False,
     min_epsilon: Annotated[float, typer.Option(help="Stop when the distance threshold falls below this.", min=0)] = 0.0,
     resume: Annotated[bool, typer.Option(help="Continue the run stored in --out (abc.db).")] = False,
-    calibrated: Annotated[Path | None, typer.Option(help="Write the calibrated overrides here [default: OUT/calibrated.toml]; "
-                                                     "the lead's real run uses calibration/calibrated.toml.")] = None,
+    calibrated: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the calibrated overrides here [default: OUT/calibrated.toml]; "
+            "the lead's real run uses calibration/calibrated.toml."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
-    weight: Annotated[list[str] | None, typer.Option(help="TARGET_ID=W: weight of a target in the distance (default 1 "
-                                                     "each); repeat for several targets.")] = None,
-    point: Annotated[str, typer.Option(help="Point estimate written to the calibrated file: mean (posterior weighted "
-                                            "mean) or best (the last population's particle with the smallest "
-                                            "distance).")] = "mean",
+    weight: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="TARGET_ID=W: weight of a target in the distance (default 1 each); repeat for several targets."
+        ),
+    ] = None,
+    point: Annotated[
+        str,
+        typer.Option(
+            help="Point estimate written to the calibrated file: mean (posterior weighted "
+            "mean) or best (the last population's particle with the smallest "
+            "distance)."
+        ),
+    ] = "mean",
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
@@ -188,9 +288,16 @@ def calibrate(
         require_pyabc()
     except CalibrationError as exc:
         fail(str(exc))
-    settings = AbcSettings(patients=patients, days=days, seed=seed, population_size=particles,
-                           populations=populations, min_epsilon=min_epsilon, workers=_workers(workers),
-                           common_patients=common_patients)
+    settings = AbcSettings(
+        patients=patients,
+        days=days,
+        seed=seed,
+        population_size=particles,
+        populations=populations,
+        min_epsilon=min_epsilon,
+        workers=_workers(workers),
+        common_patients=common_patients,
+    )
     names = _params(params)
     if names is not None:
         settings.params = names
@@ -220,14 +327,30 @@ def calibrate(
 
         client = Client(scheduler, timeout="30s")
     try:
-        result = run_abc(scen, out, settings, resume=resume, client=client, calibrated_path=calibrated,
-                         log=lambda m: console.print(m), point=point)
+        result = run_abc(
+            scen,
+            out,
+            settings,
+            resume=resume,
+            client=client,
+            calibrated_path=calibrated,
+            log=lambda m: console.print(m),
+            point=point,
+        )
     except CalibrationError as exc:
         fail(str(exc))
     b = result.budget
-    console.print(styled("done", "green", f": {b['populations']} populations × {b['population_size']} particles, "
-                         f"{b['simulated_patients']} simulated patients, {b['wall_time_s']:.0f} s"))
+    console.print(
+        styled(
+            "done",
+            "green",
+            f": {b['populations']} populations × {b['population_size']} particles, "
+            f"{b['simulated_patients']} simulated patients, {b['wall_time_s']:.0f} s",
+        )
+    )
     for k, v in result.calibrated.items():
         console.print(f"  {k} = {v:.4g}")
-    console.print(f"wrote {out}/: posterior.parquet, populations.parquet, report.md, figures; "
-                  f"{calibrated or out / 'calibrated.toml'}")
+    console.print(
+        f"wrote {out}/: posterior.parquet, populations.parquet, report.md, figures; "
+        f"{calibrated or out / 'calibrated.toml'}"
+    )

@@ -8,13 +8,22 @@ from typing import Annotated
 import typer
 
 from ..scenario import load_scenario
-from ._common import OverwriteOpt, claim_out, console, default_out, err_console, fail, input_errors_exit_2, note
-from ._common import progress_bar, styled
+from ._common import (
+    OverwriteOpt,
+    claim_out,
+    console,
+    default_out,
+    err_console,
+    fail,
+    input_errors_exit_2,
+    note,
+    progress_bar,
+    styled,
+)
 
 WorkersOpt = Annotated[
     int | None,
-    typer.Option("--workers", "-j", help="Local worker processes [default: usable cores]; 0 = in this process.",
-                 min=0),
+    typer.Option("--workers", "-j", help="Local worker processes [default: usable cores]; 0 = in this process.", min=0),
 ]
 SchedulerOpt = Annotated[
     str | None,
@@ -48,8 +57,9 @@ class _Bar:
     def __call__(self, outcome, n_finished: int, n_total: int) -> None:
         if outcome.status == "failed":
             self.failed += 1
-            self.bar.console.print(styled("failed", "red", f" {outcome.key} after {outcome.attempts} attempt(s): "
-                                          f"{outcome.error}"))
+            self.bar.console.print(
+                styled("failed", "red", f" {outcome.key} after {outcome.attempts} attempt(s): {outcome.error}")
+            )
         self.bar.update(self.task, completed=n_finished)
 
 
@@ -63,14 +73,17 @@ def _plot(out: Path) -> None:
 @input_errors_exit_2
 def cohort(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [cohort] section.", show_default=False)],
-    patients: Annotated[int | None, typer.Option("--patients", "-n", help="Number of patients "
-                                                 "[default: cohort.patients].", min=1)] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory "
-                                             "[default: runs/<scenario name>-cohort].")] = None,
+    patients: Annotated[
+        int | None, typer.Option("--patients", "-n", help="Number of patients [default: cohort.patients].", min=1)
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory [default: runs/<scenario name>-cohort].")
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
-    days: Annotated[float | None, typer.Option(help="Simulated days per patient, a whole number 1-3650 "
-                                               "(overrides cohort.days).")] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Simulated days per patient, a whole number 1-3650 (overrides cohort.days).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed (overrides cohort.seed).", min=0)] = None,
     retries: RetriesOpt = 2,
     plot: PlotOpt = True,
@@ -99,25 +112,47 @@ def cohort(
     if scen.cohort is not None and scen.cohort.sample_day.support()[1] > d:
         note(f"sample days beyond the simulated {d:g} days are taken on the last day")
     with _Bar(f"{scen.name}: patients", n) as bar:
-        result = run_cohort(scen, out, patients=n, days=days, root_seed=seed, workers=workers,
-                            scheduler=scheduler, retries=retries, progress=bar, source=str(scenario))
+        result = run_cohort(
+            scen,
+            out,
+            patients=n,
+            days=days,
+            root_seed=seed,
+            workers=workers,
+            scheduler=scheduler,
+            retries=retries,
+            progress=bar,
+            source=str(scenario),
+        )
     m = result.manifest
-    console.print(styled("done", "green", f" in {result.wall_time_s:.1f} s: {result.n_ok}/{n} patients ok "
-                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)"))
+    console.print(
+        styled(
+            "done",
+            "green",
+            f" in {result.wall_time_s:.1f} s: {result.n_ok}/{n} patients ok "
+            f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)",
+        )
+    )
     console.print(f"wrote {out}/: patients.parquet, trajectories.parquet, manifest.json")
     if plot and result.n_ok:
         _plot(out)
     if result.n_failed:
-        err_console.print(styled(f"{result.n_failed} patient(s) failed", "red",
-                                 " (status/error columns of patients.parquet); rerun the same command to retry them"))
+        err_console.print(
+            styled(
+                f"{result.n_failed} patient(s) failed",
+                "red",
+                " (status/error columns of patients.parquet); rerun the same command to retry them",
+            )
+        )
         raise typer.Exit(1)
 
 
 @input_errors_exit_2
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML file.", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory "
-                                             "[default: runs/<sweep name>].")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory [default: runs/<sweep name>].")
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     retries: RetriesOpt = 2,
@@ -138,18 +173,31 @@ def sweep(
         check_run_budget(with_overrides(sw.base, point, str(sweep_file)), what="a run of this sweep")
     out = claim_out(out if out is not None else default_out(sw.spec.name), "sweep", overwrite)
     n_runs = len(sw.points) * sw.runs_per_point
-    console.print(f"{sw.spec.name}: {len(sw.points)} points × {sw.runs_per_point} "
-                  f"{'patients' if sw.spec.cohort else 'replicates'} = {n_runs} runs "
-                  f"({sw.spec.design.method}: {', '.join(sw.parameter_names)})")
+    console.print(
+        f"{sw.spec.name}: {len(sw.points)} points × {sw.runs_per_point} "
+        f"{'patients' if sw.spec.cohort else 'replicates'} = {n_runs} runs "
+        f"({sw.spec.design.method}: {', '.join(sw.parameter_names)})"
+    )
     with _Bar(f"{sw.spec.name}: runs", n_runs) as bar:
         result = run_sweep(sw, out, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
     m = result.manifest
-    console.print(styled("done", "green", f" in {result.wall_time_s:.1f} s: {result.n_ok}/{n_runs} runs ok "
-                  f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)"))
+    console.print(
+        styled(
+            "done",
+            "green",
+            f" in {result.wall_time_s:.1f} s: {result.n_ok}/{n_runs} runs ok "
+            f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)",
+        )
+    )
     console.print(f"wrote {out}/: runs.parquet, outcomes.parquet, points.parquet, manifest.json")
     if plot and result.n_ok:
         _plot(out)
     if result.n_failed:
-        err_console.print(styled(f"{result.n_failed} run(s) failed", "red",
-                                 " (status/error columns of outcomes.parquet); rerun the same command to retry them"))
+        err_console.print(
+            styled(
+                f"{result.n_failed} run(s) failed",
+                "red",
+                " (status/error columns of outcomes.parquet); rerun the same command to retry them",
+            )
+        )
         raise typer.Exit(1)

@@ -22,10 +22,11 @@ def resolve_days(scen: Scenario, days: float | None, source: str = "--days") -> 
     """``scen`` with ``simulation.days`` replaced by ``days``, validated by the schema (bounds, whole days)."""
     if days is None:
         return scen
+    from pydantic import ValidationError
+
     from ..scenario import Problem
     from ..scenario.loader import _problems
     from ..scenario.schema import Simulation
-    from pydantic import ValidationError
 
     try:
         sim = Simulation.model_validate(scen.simulation.model_dump() | {"days": days})
@@ -38,9 +39,13 @@ def resolve_days(scen: Scenario, days: float | None, source: str = "--days") -> 
 @input_errors_exit_2
 def run(
     scenario: ScenarioArg,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory [default: runs/<scenario name>].")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory [default: runs/<scenario name>].")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (overrides simulation.seed).", min=0)] = None,
-    days: Annotated[float | None, typer.Option(help="Simulated days, a whole number 1-3650 (overrides simulation.days).")] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Simulated days, a whole number 1-3650 (overrides simulation.days).")
+    ] = None,
     snapshots: Annotated[bool, typer.Option(help="Write field snapshots (fields.zarr).")] = True,
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
@@ -61,12 +66,18 @@ def run(
     write_run(result, out, overwrite=overwrite)
     plot_output_dir(out)  # summary.png, from the files just written
     last = result.timeseries.iloc[-1]
-    console.print(styled("done", "green",
-        f" in {result.wall_time_s:.1f} s: day {last['day']:.0f}, leg VAS {last['pain_vas']:.1f}, "
-        f"volume {100 * last['volume_fraction']:.0f}% of onset, "
-        f"M0/M1/M2 {int(last['n_m0'])}/{int(last['n_m1'])}/{int(last['n_m2'])}"))
-    console.print(f"wrote {out}/: timeseries.parquet, manifest.json, "
-                  f"{'fields.zarr, ' if result.snapshots else ''}summary.png")
+    console.print(
+        styled(
+            "done",
+            "green",
+            f" in {result.wall_time_s:.1f} s: day {last['day']:.0f}, leg VAS {last['pain_vas']:.1f}, "
+            f"volume {100 * last['volume_fraction']:.0f}% of onset, "
+            f"M0/M1/M2 {int(last['n_m0'])}/{int(last['n_m1'])}/{int(last['n_m2'])}",
+        )
+    )
+    console.print(
+        f"wrote {out}/: timeseries.parquet, manifest.json, {'fields.zarr, ' if result.snapshots else ''}summary.png"
+    )
 
 
 def _is_sweep_file(path: Path) -> bool:
@@ -86,8 +97,9 @@ def _check_cohort_draws(scen: Scenario, source: str) -> None:
         try:
             draw_patient(scen, k)
         except ScenarioError as exc:
-            raise ScenarioError(source, [Problem(f"cohort (patient {k}): {p.path}", p.message, p.line)
-                                         for p in exc.problems]) from None
+            raise ScenarioError(
+                source, [Problem(f"cohort (patient {k}): {p.path}", p.message, p.line) for p in exc.problems]
+            ) from None
         except (ValueError, ArithmeticError) as exc:
             raise ScenarioError(source, [Problem("cohort", f"drawing patient {k} fails: {exc}")]) from None
 
@@ -112,9 +124,11 @@ def check(
 
             check_run_budget(with_overrides(sw.base, point, str(file)), what="a run of this sweep")
         typer.echo(to_toml(sw.spec.model_dump(mode="json")), nl=False)
-        typer.echo(f"# {file}: valid sweep: {len(sw.points)} points × {sw.runs_per_point} "
-                   f"{'patients' if sw.spec.cohort else 'replicates'} over {', '.join(sw.parameter_names)}; "
-                   f"base {sw.base_path}")
+        typer.echo(
+            f"# {file}: valid sweep: {len(sw.points)} points × {sw.runs_per_point} "
+            f"{'patients' if sw.spec.cohort else 'replicates'} over {', '.join(sw.parameter_names)}; "
+            f"base {sw.base_path}"
+        )
         return
     scen = load_scenario(file)
     check_run_budget(scen, what="a run of this scenario")
@@ -125,7 +139,9 @@ def check(
     text = to_toml(data)
     if pset:  # its values are in [parameters] below, so the dump loads from any folder without it
         where = Path(pset) if Path(pset).is_absolute() else file.parent.absolute() / pset
-        text = f"# parameter_set {json.dumps(str(where), ensure_ascii=False)} is merged into [parameters] below\n" + text
+        text = (
+            f"# parameter_set {json.dumps(str(where), ensure_ascii=False)} is merged into [parameters] below\n" + text
+        )
     typer.echo(text, nl=False)
     typer.echo(f"# {file}: valid (rim exposure {scen.rim_exposure():.2f})")
 
@@ -142,12 +158,16 @@ def plot(
     if format not in ("png", "svg", "pdf"):
         fail(f"--format must be png, svg or pdf, got {format!r}")
     if not (directory / "manifest.json").is_file():
-        fail(f"{directory}: no manifest.json here; expected the output directory of `discsim run`, "
-             "`discsim cohort`, `discsim sweep` or `discsim sensitivity`")
+        fail(
+            f"{directory}: no manifest.json here; expected the output directory of `discsim run`, "
+            "`discsim cohort`, `discsim sweep` or `discsim sensitivity`"
+        )
     kind = owner_kind(directory)
     if kind not in PLOTTERS:
-        fail(f"{directory}: {'a discsim ' + kind + ' output' if kind else 'not a discsim output'}; "
-             f"`discsim plot` draws the outputs of {', '.join(sorted(PLOTTERS))}")
+        fail(
+            f"{directory}: {'a discsim ' + kind + ' output' if kind else 'not a discsim output'}; "
+            f"`discsim plot` draws the outputs of {', '.join(sorted(PLOTTERS))}"
+        )
     try:
         paths = plot_output_dir(directory, format=format)
     except (KeyError, ValueError) as exc:  # a damaged or foreign manifest/table

@@ -11,5 +11,14 @@ from .cohort import CohortResult, run_cohort
 from .draw import VirtualPatient, draw_cohort, draw_patient
 from .executor import Outcome, Report, Task, run_tasks
 
-__all__ = ["CohortResult", "Outcome", "Report", "Task", "VirtualPatient", "draw_cohort", "draw_patient",
-           "run_cohort", "run_tasks"]
+__all__ = [
+    "CohortResult",
+    "Outcome",
+    "Report",
+    "Task",
+    "VirtualPatient",
+    "draw_cohort",
+    "draw_patient",
+    "run_cohort",
+    "run_tasks",
+]

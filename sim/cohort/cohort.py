@@ -93,8 +93,13 @@ def _patients_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-def consolidate_parts(parts_dir: Path, keys: list[str], out_file: Path, metadata: dict[str, Any] | None = None,
-                      on_part: Callable[[str, pd.DataFrame], None] | None = None) -> int:
+def consolidate_parts(
+    parts_dir: Path,
+    keys: list[str],
+    out_file: Path,
+    metadata: dict[str, Any] | None = None,
+    on_part: Callable[[str, pd.DataFrame], None] | None = None,
+) -> int:
     """Append the existing parts of ``keys`` (in that order) into one Parquet file, one part in memory at a time.
 
     ``on_part(key, frame)`` sees each part as a DataFrame (to derive summary rows). Returns rows written.
@@ -163,14 +168,25 @@ def run_cohort(
 
     plan = [draw_patient(scenario, k, root=root, days=days) for k in range(n)]
     tasks = [
-        Task(patient_key(vp.index), RunSpec.of(vp.scenario, {"patient": vp.index, "seed": vp.seed}),
-             fingerprint(vp.scenario, PART_FORMAT))
+        Task(
+            patient_key(vp.index),
+            RunSpec.of(vp.scenario, {"patient": vp.index, "seed": vp.seed}),
+            fingerprint(vp.scenario, PART_FORMAT),
+        )
         for vp in plan
     ]
     prov = provenance()
-    report: Report = run_tasks(tasks, simulate, parts, workers=workers, scheduler=scheduler, client=client,
-                               retries=retries, progress=progress,
-                               metadata={"kind": "cohort-part", "git_revision": prov["git_revision"]})
+    report: Report = run_tasks(
+        tasks,
+        simulate,
+        parts,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        retries=retries,
+        progress=progress,
+        metadata={"kind": "cohort-part", "git_revision": prov["git_revision"]},
+    )
 
     # consolidate: stream the parts into trajectories.parquet, derive one patients row from each
     by_key = {patient_key(vp.index): vp for vp in plan}
@@ -203,7 +219,7 @@ def run_cohort(
         "n_patients": n,
         "days": days,
         "seed_derivation": "patient k: SeedSequence(root_seed, spawn_key=(k,)); child 0 draws the random "
-                           "effects (one sub-stream per key), child 1 gives the simulation seed",
+        "effects (one sub-stream per key), child 1 gives the simulation seed",
         "seeds": [vp.seed for vp in plan],
         "n_ok": int((patients_df["status"] == "ok").sum()),
         "n_failed": len(failed),

@@ -23,8 +23,16 @@ from ..scenario import Scenario
 from ..scenario.schema import Patient
 from ..scenario.variability import CohortSpec, clip_to_field
 
-__all__ = ["VirtualPatient", "draw_patient", "draw_cohort", "patient_seed_sequence", "simulation_seed",
-           "cohort_root_seed", "cohort_days", "fingerprint"]
+__all__ = [
+    "VirtualPatient",
+    "draw_patient",
+    "draw_cohort",
+    "patient_seed_sequence",
+    "simulation_seed",
+    "cohort_root_seed",
+    "cohort_days",
+    "fingerprint",
+]
 
 
 @dataclass(frozen=True)
@@ -125,11 +133,13 @@ def draw_patient(scenario: Scenario, k: int, *, root: int | None = None, days: f
     sample_day = spec.sample_day.draw(_effect_rng(effects_ss, "sample_day"))
     sample_day = int(min(max(round(float(sample_day)), 0), math.floor(days + 1e-9)))
 
-    scen = scenario.model_copy(update={
-        "patient": Patient.model_validate(patient),
-        "simulation": scenario.simulation.model_copy(update={"seed": seed, "days": days}),
-        "cohort": None,
-    })
+    scen = scenario.model_copy(
+        update={
+            "patient": Patient.model_validate(patient),
+            "simulation": scenario.simulation.model_copy(update={"seed": seed, "days": days}),
+            "cohort": None,
+        }
+    )
     effects = {name: getattr(scen.patient, name) for name in Patient.model_fields}
     effects["herniation_type"] = scen.patient.herniation_type.value
     effects["rim_exposure"] = float(scen.rim_exposure())
@@ -138,7 +148,8 @@ def draw_patient(scenario: Scenario, k: int, *, root: int | None = None, days: f
     return VirtualPatient(k, seed, scen, effects)
 
 
-def draw_cohort(scenario: Scenario, n: int, *, root: int | None = None, days: float | None = None,
-                start: int = 0) -> list[VirtualPatient]:
+def draw_cohort(
+    scenario: Scenario, n: int, *, root: int | None = None, days: float | None = None, start: int = 0
+) -> list[VirtualPatient]:
     """Patients ``start .. start+n-1``; patient k does not depend on ``n`` or ``start``."""
     return [draw_patient(scenario, k, root=root, days=days) for k in range(start, start + n)]

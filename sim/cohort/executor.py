@@ -170,8 +170,9 @@ def _init_worker(parent_pid: int | None = None) -> None:
     _die_with_parent_signal()
     if os.getppid() != parent_pid:  # the parent died before we asked: nobody will collect our results
         os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid, _PARENT_POLL_S), name="discsim-parent-watchdog",
-                     daemon=True).start()
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid, _PARENT_POLL_S), name="discsim-parent-watchdog", daemon=True
+    ).start()
 
 
 def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[Any, float, float]:
@@ -215,16 +216,29 @@ class _Recorder:
         else:
             if not isinstance(result, pd.DataFrame):
                 raise TypeError(f"task {task.key}: fn must return a pandas DataFrame, got {type(result).__name__}")
-            meta = {**self.metadata, "task": task.key, "fingerprint": task.fingerprint, "wall_time_s": round(wall, 3),
-                    "cpu_time_s": round(cpu, 3)}
+            meta = {
+                **self.metadata,
+                "task": task.key,
+                "fingerprint": task.fingerprint,
+                "wall_time_s": round(wall, 3),
+                "cpu_time_s": round(cpu, 3),
+            }
             write_parquet(result, part_path(self.out_dir, task.key), meta)
             error_path(self.out_dir, task.key).unlink(missing_ok=True)
         self._tick(Outcome(task.key, "done", attempts, None, wall))
 
     def failed(self, task: Task, message: str, tb: str, attempts: int) -> None:
         if self.out_dir is not None:
-            write_json({"task": task.key, "fingerprint": task.fingerprint, "error": message, "traceback": tb,
-                        "attempts": attempts}, error_path(self.out_dir, task.key))
+            write_json(
+                {
+                    "task": task.key,
+                    "fingerprint": task.fingerprint,
+                    "error": message,
+                    "traceback": tb,
+                    "attempts": attempts,
+                },
+                error_path(self.out_dir, task.key),
+            )
         self._tick(Outcome(task.key, "failed", attempts, message))
 
 
@@ -341,8 +355,9 @@ def _serial_loop(todo: list[Task], fn, rec: _Recorder, retries: int) -> None:
 def _new_pool(n: int) -> ProcessPoolExecutor:
     # spawn: no inherited numba threads / locks from the parent; workers import sim afresh
     # workers die with this process (see _init_worker): a SIGKILLed parent leaves no orphan computing or holding stdout
-    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        n, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker, initargs=(os.getpid(),)
+    )
 
 
 def _kill_pool(pool: ProcessPoolExecutor) -> None:
@@ -417,8 +432,9 @@ def _run_dask(todo: list[Task], fn, rec: _Recorder, scheduler, client, retries: 
         def submit() -> None:
             while queue and len(inflight) < window:
                 task = queue.popleft()
-                fut = client.submit(_call, fn, task.payload, key=f"{task.key}-{uuid.uuid4().hex[:12]}",
-                                    retries=retries, pure=False)
+                fut = client.submit(
+                    _call, fn, task.payload, key=f"{task.key}-{uuid.uuid4().hex[:12]}", retries=retries, pure=False
+                )
                 inflight[fut] = task
                 ac.add(fut)
 

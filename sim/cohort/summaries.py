@@ -10,8 +10,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "SAMPLE_CYTOKINES", "PAIN_DAYS", "VOLUME_DAYS", "tissue_sample", "run_outcomes", "outcome_columns",
-    "group_statistics", "STATISTICS",
+    "SAMPLE_CYTOKINES",
+    "PAIN_DAYS",
+    "VOLUME_DAYS",
+    "tissue_sample",
+    "run_outcomes",
+    "outcome_columns",
+    "group_statistics",
+    "STATISTICS",
 ]
 
 #: Cytokines measured in a tissue sample (mean concentration in the fragment, pg/mL).
@@ -49,9 +55,21 @@ def tissue_sample(ts: pd.DataFrame, day: int) -> dict[str, float]:
 
 
 def outcome_columns() -> list[str]:
-    return ([f"pain_vas_d{d}" for d in PAIN_DAYS] + [f"volume_fraction_d{d}" for d in VOLUME_DAYS]
-            + ["pain_vas_end", "volume_fraction_end", "last_day", "peak_m1", "day_peak_m1", "peak_m2",
-               "day_peak_m2", "peak_cd68_per_cm2", "peak_pain_vas"])
+    return (
+        [f"pain_vas_d{d}" for d in PAIN_DAYS]
+        + [f"volume_fraction_d{d}" for d in VOLUME_DAYS]
+        + [
+            "pain_vas_end",
+            "volume_fraction_end",
+            "last_day",
+            "peak_m1",
+            "day_peak_m1",
+            "peak_m2",
+            "day_peak_m2",
+            "peak_cd68_per_cm2",
+            "peak_pain_vas",
+        ]
+    )
 
 
 def run_outcomes(ts: pd.DataFrame) -> dict[str, float]:
@@ -84,12 +102,20 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     if v.size == 0:
         return dict.fromkeys(STATISTICS, math.nan)
     q = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else math.nan,
-            "q05": q[0], "q25": q[1], "q50": q[2], "q75": q[3], "q95": q[4]}
+    return {
+        "mean": float(v.mean()),
+        "sd": float(v.std(ddof=1)) if v.size > 1 else math.nan,
+        "q05": q[0],
+        "q25": q[1],
+        "q50": q[2],
+        "q75": q[3],
+        "q95": q[4],
+    }
 
 
-def group_statistics(rows: pd.DataFrame, by: Sequence[str], values: Sequence[str],
-                     status_col: str = "status") -> pd.DataFrame:
+def group_statistics(
+    rows: pd.DataFrame, by: Sequence[str], values: Sequence[str], status_col: str = "status"
+) -> pd.DataFrame:
     """One row per group: ``n_runs``, ``n_ok``, and ``{value}_{stat}`` for every statistic."""
     records: list[dict[str, Any]] = []
     for key, g in rows.groupby(list(by), sort=True, dropna=False):

@@ -50,8 +50,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..io.provenance import provenance
-from ..limits import check_count
 from ..io.store import write_json, write_parquet
+from ..limits import check_count
 from ..scenario import Problem, Scenario, ScenarioError, load_scenario, validate_model, with_overrides
 from ..scenario.loader import _line_for, _line_index, parse_toml, read_input_text
 from ..scenario.schema import whole_days
@@ -147,10 +147,18 @@ class SweepFile(_Strict):
     def _within_limits(self):
         n_points = design_size(self.design)
         runs = n_points * (self.cohort.patients if self.cohort is not None else self.replicates)
-        check_count("DISCSIM_MAX_DESIGN_POINTS", n_points, "design points",
-                    "use fewer levels (factorial) or a smaller n, or split the sweep into several files")
-        check_count("DISCSIM_MAX_RUNS", runs, "runs (points × replicates or patients)",
-                    "use fewer points, replicates or patients")
+        check_count(
+            "DISCSIM_MAX_DESIGN_POINTS",
+            n_points,
+            "design points",
+            "use fewer levels (factorial) or a smaller n, or split the sweep into several files",
+        )
+        check_count(
+            "DISCSIM_MAX_RUNS",
+            runs,
+            "runs (points × replicates or patients)",
+            "use fewer points, replicates or patients",
+        )
         return self
 
 
@@ -227,7 +235,11 @@ def _path_problems(base: Scenario, section: str, values: dict[str, list[Any]], i
                     if msg.split(" (got ")[0] not in seen:
                         seen.add(msg.split(" (got ")[0])
                         seen.add(msg)
-                        problems.append(Problem(where, msg if ("unknown" in msg or "(got " in msg) else f"{msg} (value {v!r})", line))
+                        problems.append(
+                            Problem(
+                                where, msg if ("unknown" in msg or "(got " in msg) else f"{msg} (value {v!r})", line
+                            )
+                        )
                 if any("unknown parameter path" in p.message for p in exc.problems):
                     break
     return problems
@@ -257,8 +269,10 @@ def _raw_path_problems(path: Path, data: dict[str, Any], index) -> list[Problem]
     known = base.model_dump(mode="json")
     problems = []
     design = data.get("design")
-    for section, table in (("overrides", data.get("overrides")),
-                           ("design.parameters", design.get("parameters") if isinstance(design, dict) else None)):
+    for section, table in (
+        ("overrides", data.get("overrides")),
+        ("design.parameters", design.get("parameters") if isinstance(design, dict) else None),
+    ):
         if not isinstance(table, dict):
             continue
         for dotted in table:
@@ -302,8 +316,14 @@ def load_sweep(path: str | Path) -> Sweep:
     except OSError:  # e.g. a name too long for the file system
         base_found = False
     if not base_found:
-        raise ScenarioError(source, [Problem("base", f"base scenario {spec.base!r} not found (looked for {base_path})",
-                                             _line_for("base", index))])
+        raise ScenarioError(
+            source,
+            [
+                Problem(
+                    "base", f"base scenario {spec.base!r} not found (looked for {base_path})", _line_for("base", index)
+                )
+            ],
+        )
     base = load_scenario(base_path)
     problems = _path_problems(base, "overrides", {k: [v] for k, v in spec.overrides.items()}, index)
     if not problems and spec.overrides:
@@ -318,8 +338,13 @@ def load_sweep(path: str | Path) -> Sweep:
     problems += _path_problems(base, "design.parameters", candidates, index)
     for dotted in spec.overrides:
         if dotted in design.parameters:
-            problems.append(Problem(f"overrides.{dotted}", "also swept in [design.parameters]; give it once",
-                                    _line_for(f"overrides.{dotted}", index)))
+            problems.append(
+                Problem(
+                    f"overrides.{dotted}",
+                    "also swept in [design.parameters]; give it once",
+                    _line_for(f"overrides.{dotted}", index),
+                )
+            )
     if problems:
         raise ScenarioError(source, problems)
     return Sweep(spec, source, base, base_path, design_points(design))
@@ -373,8 +398,9 @@ def _plan(sweep: Sweep) -> list[_Run]:
                 runs.append(_Run(f"point-{i:05d}-patient-{r:06d}", i, r, vp.seed, s, effects, vp.effects["sample_day"]))
             else:
                 seed = simulation_seed(patient_seed_sequence(root, r).spawn(2)[1])
-                s = scen.model_copy(update={"simulation": scen.simulation.model_copy(update={"seed": seed}),
-                                            "cohort": None})
+                s = scen.model_copy(
+                    update={"simulation": scen.simulation.model_copy(update={"seed": seed}), "cohort": None}
+                )
                 runs.append(_Run(f"point-{i:05d}-rep-{r:04d}", i, r, seed, s, None, None))
     return runs
 
@@ -404,9 +430,17 @@ def run_sweep(
         ids.update({n: sweep.points[run.point][n] for n in names})
         tasks.append(Task(run.key, RunSpec.of(run.scenario, ids), fingerprint(run.scenario, ids, PART_FORMAT)))
     prov = provenance()
-    report: Report = run_tasks(tasks, simulate, parts, workers=workers, scheduler=scheduler, client=client,
-                               retries=retries, progress=progress,
-                               metadata={"kind": "sweep-part", "git_revision": prov["git_revision"]})
+    report: Report = run_tasks(
+        tasks,
+        simulate,
+        parts,
+        workers=workers,
+        scheduler=scheduler,
+        client=client,
+        retries=retries,
+        progress=progress,
+        metadata={"kind": "sweep-part", "git_revision": prov["git_revision"]},
+    )
 
     by_key = {r.key: r for r in plan}
     rows: dict[str, dict[str, Any]] = {}
@@ -469,7 +503,7 @@ def run_sweep(
         "runs_per_point": sweep.runs_per_point,
         "root_seed": sweep.spec.seed,
         "seed_derivation": f"{unit} r: SeedSequence(root_seed, spawn_key=(r,)), the same at every point "
-                           "(common random numbers)",
+        "(common random numbers)",
         "seeds": sorted({r.seed for r in plan}, key=[r.seed for r in plan].index),
         "n_points": len(sweep.points),
         "n_runs": len(plan),
@@ -482,10 +516,15 @@ def run_sweep(
         "workers": report.workers,
         "retries": retries,
         "wall_time_s": round(wall, 3),
-        "files": {"runs": "runs.parquet", "outcomes": "outcomes.parquet", "points": "points.parquet",
-                  "parts": "parts/"},
+        "files": {
+            "runs": "runs.parquet",
+            "outcomes": "outcomes.parquet",
+            "points": "points.parquet",
+            "parts": "parts/",
+        },
         **prov,
     }
     write_json(manifest, out / "manifest.json")
-    return SweepResult(out, len(sweep.points), len(plan), manifest["n_ok"], len(failed), report.count("cached"),
-                       wall, manifest)
+    return SweepResult(
+        out, len(sweep.points), len(plan), manifest["n_ok"], len(failed), report.count("cached"), wall, manifest
+    )

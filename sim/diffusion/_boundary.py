@@ -42,9 +42,7 @@ class Dirichlet:
         faces = tuple(faces)
         for f in faces:
             if f not in FACES:
-                raise ValueError(
-                    f"boundary: unknown face {f!r} in Dirichlet.faces; expected a subset of {FACES}"
-                )
+                raise ValueError(f"boundary: unknown face {f!r} in Dirichlet.faces; expected a subset of {FACES}")
         object.__setattr__(self, "faces", faces)
         try:
             value = float(self.value)

@@ -168,16 +168,13 @@ def _stacked_views(name, target, index, values, values_name):
         k = values.shape[1]
         if target.ndim not in (3, 4) or target.shape[0] != k:
             raise ValueError(
-                f"{name} must have shape (k, *shape) with k={k} = {values_name}.shape[1], "
-                f"got {target.shape}"
+                f"{name} must have shape (k, *shape) with k={k} = {values_name}.shape[1], got {target.shape}"
             )
         spatial = target.shape[1:]
     n_vox = int(np.prod(spatial))
     _check_index(index, n_vox)
     if values.shape[0] != index.shape[0]:
-        raise ValueError(
-            f"{values_name} must have one row per agent ({index.shape[0]}), got {values.shape[0]}"
-        )
+        raise ValueError(f"{values_name} must have one row per agent ({index.shape[0]}), got {values.shape[0]}")
     if not np.isfinite(values).all():
         raise ValueError(f"{values_name} must be finite")
     v2 = np.ascontiguousarray(values.reshape(values.shape[0], k), dtype=np.float64)

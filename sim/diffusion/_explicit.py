@@ -120,24 +120,21 @@ def _row3(ui, prev, lf, rt, dn, lo_held, hi_held, g, cx, dtk, dts, s, has_src, p
     if pure:
         for j in range(n - 1):
             cj = ui[j]
-            lap = ((prev[j] - cj) + (dn[j] - cj) + (lf[j] - cj) + (rt[j] - cj)
-                   + (cl - cj) + (ui[j + 1] - cj))
+            lap = (prev[j] - cj) + (dn[j] - cj) + (lf[j] - cj) + (rt[j] - cj) + (cl - cj) + (ui[j + 1] - cj)
             prev[j] = cj
             ui[j] = cj + cx * lap
             cl = cj
     else:
         for j in range(n - 1):
             cj = ui[j]
-            lap = ((prev[j] - cj) + (dn[j] - cj) + (lf[j] - cj) + (rt[j] - cj)
-                   + (cl - cj) + (ui[j + 1] - cj))
+            lap = (prev[j] - cj) + (dn[j] - cj) + (lf[j] - cj) + (rt[j] - cj) + (cl - cj) + (ui[j + 1] - cj)
             prev[j] = cj
             ui[j] = _cell(cj, lap, cx, dtk, dts, s[j] if has_src else 0.0)
             cl = cj
     j = n - 1
     cj = ui[j]
     cr = g if hi_held else cj
-    lap = ((prev[j] - cj) + (dn[j] - cj) + (lf[j] - cj) + (rt[j] - cj)
-           + (cl - cj) + (cr - cj))
+    lap = (prev[j] - cj) + (dn[j] - cj) + (lf[j] - cj) + (rt[j] - cj) + (cl - cj) + (cr - cj)
     prev[j] = cj
     if pure:
         ui[j] = cj + cx * lap
@@ -189,8 +186,7 @@ def _chunk2d(u, src, has_src, held, has_mask, i0, i1, halo, buf, faces, g, cx, d
             dn = halo[1]
         else:
             dn = u[i + 1]
-        _row2(u[i], prev, dn, faces[2], faces[3], g, cx, dtk, dts,
-              src[i] if has_src else prev, has_src, pure)
+        _row2(u[i], prev, dn, faces[2], faces[3], g, cx, dtk, dts, src[i] if has_src else prev, has_src, pure)
         if has_mask:
             _hold(u[i], held[i], g)
 
@@ -239,8 +235,22 @@ def _chunk3d(u, src, has_src, held, has_mask, i0, i1, halo, buf, faces, g, cx, d
                 rt = grow if faces[3] else u[i, j]
             else:
                 rt = u[i, j + 1]
-            _row3(u[i, j], prev[j], lf, rt, dnp[j], faces[4], faces[5], g, cx, dtk, dts,
-                  src[i, j] if has_src else prev[j], has_src, pure)
+            _row3(
+                u[i, j],
+                prev[j],
+                lf,
+                rt,
+                dnp[j],
+                faces[4],
+                faces[5],
+                g,
+                cx,
+                dtk,
+                dts,
+                src[i, j] if has_src else prev[j],
+                has_src,
+                pure,
+            )
             if has_mask:
                 _hold(u[i, j], held[i, j], g)
 
@@ -261,11 +271,9 @@ def _fill_halos(u, bounds, halo):
 def _steps_serial(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces, g, cx, dtk, dts):
     for _ in range(nsub):
         if u.ndim == 2:
-            _chunk2d(u, src, has_src, held, has_mask, 0, u.shape[0], halo[0], buf[0],
-                     faces, g, cx, dtk, dts)
+            _chunk2d(u, src, has_src, held, has_mask, 0, u.shape[0], halo[0], buf[0], faces, g, cx, dtk, dts)
         else:
-            _chunk3d(u, src, has_src, held, has_mask, 0, u.shape[0], halo[0], buf[0],
-                     faces, g, cx, dtk, dts)
+            _chunk3d(u, src, has_src, held, has_mask, 0, u.shape[0], halo[0], buf[0], faces, g, cx, dtk, dts)
 
 
 @njit(cache=True, parallel=True)
@@ -278,11 +286,13 @@ def _steps_parallel(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, fa
         _fill_halos(u, bounds, halo)
         for c in prange(nch):
             if u.ndim == 2:
-                _chunk2d(u, src, has_src, held, has_mask, bounds[c], bounds[c + 1], halo[c],
-                         buf[c], faces, g, cx, dtk, dts)
+                _chunk2d(
+                    u, src, has_src, held, has_mask, bounds[c], bounds[c + 1], halo[c], buf[c], faces, g, cx, dtk, dts
+                )
             else:
-                _chunk3d(u, src, has_src, held, has_mask, bounds[c], bounds[c + 1], halo[c],
-                         buf[c], faces, g, cx, dtk, dts)
+                _chunk3d(
+                    u, src, has_src, held, has_mask, bounds[c], bounds[c + 1], halo[c], buf[c], faces, g, cx, dtk, dts
+                )
 
 
 def _layout(u, nchunks):
@@ -311,14 +321,13 @@ def explicit_advance(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces,
     """
     dts = dt / nsub
     bounds, halo, buf = _layout_jit(u, 1)
-    _steps_serial(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces,
-                  g, D * dts / (dx * dx), dts * k, dts)
+    _steps_serial(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces, g, D * dts / (dx * dx), dts * k, dts)
 
 
-def explicit_advance_threaded(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces, g,
-                              nchunks):
+def explicit_advance_threaded(u, src, has_src, held, has_mask, D, k, dx, dt, nsub, faces, g, nchunks):
     """Threaded :func:`explicit_advance` for large grids (bit-identical)."""
     dts = dt / nsub
     bounds, halo, buf = _layout(u, nchunks)
-    _steps_parallel(u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces,
-                    g, D * dts / (dx * dx), dts * k, dts)
+    _steps_parallel(
+        u, src, has_src, held, has_mask, nsub, bounds, halo, buf, faces, g, D * dts / (dx * dx), dts * k, dts
+    )

@@ -267,8 +267,8 @@ def _add_source(u, src, r0, r1, dt):
     # u += dt * S on lines r0..r1 as one flat loop, not contracted (rounded
     # exactly as the reference kernel's (u + dt*S) / one_k numerator)
     n = u.shape[1]
-    uf = u.reshape(u.size)[r0 * n:r1 * n]
-    sf = src.reshape(src.size)[r0 * n:r1 * n]
+    uf = u.reshape(u.size)[r0 * n : r1 * n]
+    sf = src.reshape(src.size)[r0 * n : r1 * n]
     for j in range(uf.shape[0]):
         uf[j] = uf[j] + dt * sf[j]
 
@@ -314,8 +314,7 @@ def _line_scalar(u, r, alpha, beta, dlo, dhi, g):
 
 
 @njit(cache=True)
-def _lastaxis_blocks(u, src, b0, b1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k,
-                     run):
+def _lastaxis_blocks(u, src, b0, b1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, run):
     # Blocks b0..b1 of W lines.  Per block: the source added (lines in L1),
     # the forward pass chunk by chunk of V columns (load V x V tiles,
     # transpose in registers, reaction, V-lane recurrence, store transposed in
@@ -326,8 +325,8 @@ def _lastaxis_blocks(u, src, b0, b1, W, alpha, beta, dlo, dhi, g, react, has_src
     n = u.shape[1]
     nfull = (n // V) * V
     inv = 1.0 / one_k
-    lo = one_k * 2.0 ** -900
-    hi = 2.0 ** 1000
+    lo = one_k * 2.0**-900
+    hi = 2.0**1000
     for blk in range(b0, b1):
         r0 = blk * W
         if react and has_src:
@@ -374,19 +373,16 @@ def _lastaxis_range(u, src, l0, l1, W, alpha, beta, dlo, dhi, g, react, has_src,
     # Lines l0..l1 (l0 a multiple of W): full blocks of W, then of the narrow
     # width, then single lines.
     nb = (l1 - l0) // W
-    _lastaxis_blocks(u, src, l0 // W, l0 // W + nb, W, alpha, beta, dlo, dhi, g, react, has_src,
-                     dt, one_k, run)
+    _lastaxis_blocks(u, src, l0 // W, l0 // W + nb, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, run)
     r0 = l0 + nb * W
     Wn = NT_NARROW * (32 // u.itemsize)
     if Wn < W:
         nn = (l1 - r0) // Wn
-        _lastaxis_blocks(u, src, r0 // Wn, r0 // Wn + nn, Wn, alpha, beta, dlo, dhi, g, react,
-                         has_src, dt, one_k, run)
+        _lastaxis_blocks(u, src, r0 // Wn, r0 // Wn + nn, Wn, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, run)
         r0 += nn * Wn
     if r0 < l1:
         if react:
-            _react_rows_fast(u, src, r0, l1, has_src, dt, one_k, 1.0 / one_k,
-                             one_k * 2.0 ** -900, 2.0 ** 1000)
+            _react_rows_fast(u, src, r0, l1, has_src, dt, one_k, 1.0 / one_k, one_k * 2.0**-900, 2.0**1000)
         for r in range(r0, l1):
             _line_scalar(u, r, alpha, beta, dlo, dhi, g)
 
@@ -408,8 +404,7 @@ def sweep_last_axis(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k)
         return
     W = block_lines(u)
     run = np.empty(W, dtype=u.dtype)
-    _lastaxis_range(u, src, 0, u.shape[0], W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k,
-                    run)
+    _lastaxis_range(u, src, 0, u.shape[0], W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, run)
 
 
 @njit(cache=True, parallel=True)
@@ -419,8 +414,7 @@ def sweep_last_axis_parallel(u, src, alpha, beta, dlo, dhi, g, react, has_src, d
     (SIMD block or single line) does the same arithmetic per line, so the
     result is bit-identical to the serial sweep for any thread count."""
     if u.itemsize != 8:
-        _sweep_last_axis_parallel_reference(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt,
-                                            one_k, nchunks)
+        _sweep_last_axis_parallel_reference(u, src, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, nchunks)
         return
     W = block_lines(u)
     lines = u.shape[0]
@@ -430,8 +424,7 @@ def sweep_last_axis_parallel(u, src, alpha, beta, dlo, dhi, g, react, has_src, d
         l0 = ((c * nblocks) // nchunks) * W
         l1 = min(lines, (((c + 1) * nblocks) // nchunks) * W)
         run = np.empty(W, dtype=u.dtype)
-        _lastaxis_range(u, src, l0, l1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k,
-                        run)
+        _lastaxis_range(u, src, l0, l1, W, alpha, beta, dlo, dhi, g, react, has_src, dt, one_k, run)
 
 
 @njit(cache=True, fastmath=_CONTRACT)

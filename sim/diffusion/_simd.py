@@ -67,8 +67,8 @@ def _transpose(builder, rows, V):
     # clear) exchange their off-diagonal h x h blocks.
     h = V // 2
     while h >= 1:
-        ma = ir.Constant(ir.VectorType(_I32, V), [l if not (l & h) else V + l - h for l in range(V)])
-        mb = ir.Constant(ir.VectorType(_I32, V), [l + h if not (l & h) else V + l for l in range(V)])
+        ma = ir.Constant(ir.VectorType(_I32, V), [j if not (j & h) else V + j - h for j in range(V)])
+        mb = ir.Constant(ir.VectorType(_I32, V), [j + h if not (j & h) else V + j for j in range(V)])
         new = list(rows)
         for i in range(V):
             if i & h:
@@ -122,8 +122,9 @@ class _Ctx:
         if self.coef_cast:  # only for typing completeness: callers pass matching dtypes
             s = b.fptrunc(s, self.ety) if self.align == 4 else b.fpext(s, self.ety)
         v = b.insert_element(ir.Constant(self.vty, ir.Undefined), s, ir.Constant(_I32, 0))
-        return b.shuffle_vector(v, ir.Constant(self.vty, ir.Undefined),
-                                ir.Constant(ir.VectorType(_I32, self.V), [0] * self.V))
+        return b.shuffle_vector(
+            v, ir.Constant(self.vty, ir.Undefined), ir.Constant(ir.VectorType(_I32, self.V), [0] * self.V)
+        )
 
     def run_ptr(self, t):
         return self._vptr(self.run, _const(t * self.V))
@@ -131,16 +132,26 @@ class _Ctx:
 
 def _typecheck(u, coef, run):
     floats = (types.float32, types.float64)
-    ok = (isinstance(u, types.Array) and u.ndim == 2 and u.layout == "C" and u.dtype in floats
-          and isinstance(coef, types.Array) and coef.dtype in floats and coef.ndim == 1
-          and isinstance(run, types.Array) and run.dtype == u.dtype and run.ndim == 1)
+    ok = (
+        isinstance(u, types.Array)
+        and u.ndim == 2
+        and u.layout == "C"
+        and u.dtype in floats
+        and isinstance(coef, types.Array)
+        and coef.dtype in floats
+        and coef.ndim == 1
+        and isinstance(run, types.Array)
+        and run.dtype == u.dtype
+        and run.ndim == 1
+    )
     return ok
 
 
 def _splat(builder, vty, s):
     v = builder.insert_element(ir.Constant(vty, ir.Undefined), s, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined),
-                                  ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count))
+    return builder.shuffle_vector(
+        v, ir.Constant(vty, ir.Undefined), ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count)
+    )
 
 
 def _react(builder, c, cols, one_k, inv, lo, hi):
@@ -152,8 +163,9 @@ def _react(builder, c, cols, one_k, inv, lo, hi):
     zero = ir.Constant(vty, 0.0)
     fabs = builder.module.globals.get(f"llvm.fabs.v{c.V}f{c.ety.intrinsic_name[1:]}")
     if fabs is None:
-        fabs = ir.Function(builder.module, ir.FunctionType(vty, [vty]),
-                           name=f"llvm.fabs.v{c.V}f{c.ety.intrinsic_name[1:]}")
+        fabs = ir.Function(
+            builder.module, ir.FunctionType(vty, [vty]), name=f"llvm.fabs.v{c.V}f{c.ety.intrinsic_name[1:]}"
+        )
     bad = None
     fast = []
     for a in cols:
@@ -163,13 +175,13 @@ def _react(builder, c, cols, one_k, inv, lo, hi):
         e = _vfma(builder, builder.fneg(q), b_, a)
         fast.append(_vfma(builder, e, y_, q))
         x = builder.call(fabs, [a])
-        ok = builder.or_(builder.and_(builder.fcmp_ordered(">=", x, lo_),
-                                      builder.fcmp_ordered("<=", x, hi_)),
-                         builder.fcmp_ordered("==", a, zero))
+        ok = builder.or_(
+            builder.and_(builder.fcmp_ordered(">=", x, lo_), builder.fcmp_ordered("<=", x, hi_)),
+            builder.fcmp_ordered("==", a, zero),
+        )
         nb = builder.not_(ok)
         bad = nb if bad is None else builder.or_(bad, nb)
-    anybad = builder.icmp_unsigned("!=", builder.bitcast(bad, ir.IntType(c.V)),
-                                   ir.Constant(ir.IntType(c.V), 0))
+    anybad = builder.icmp_unsigned("!=", builder.bitcast(bad, ir.IntType(c.V)), ir.Constant(ir.IntType(c.V), 0))
     entry = builder.block
     with builder.if_then(anybad, likely=False):
         slow = [builder.fdiv(a, b_) for a in cols]
@@ -192,8 +204,9 @@ def _make_kernels(nt):
             V = c.V
             al = [c.splat_coef(k) for k in range(V)]
             if react:
-                rargs = [context.cast(builder, v, t, signature.args[0].dtype)
-                         for v, t in zip(args[5:], signature.args[5:])]
+                rargs = [
+                    context.cast(builder, v, t, signature.args[0].dtype) for v, t in zip(args[5:], signature.args[5:])
+                ]
             for t in range(nt):
                 ptrs = [c.row_ptr(t * V + k) for k in range(V)]
                 cols = _transpose(builder, [c.load(p) for p in ptrs], V)
@@ -208,6 +221,7 @@ def _make_kernels(nt):
                     c.store(out[k], ptrs[k])
                 c.store(y, c.run_ptr(t))
             return context.get_dummy_value()
+
         return codegen
 
     @intrinsic
@@ -294,10 +308,16 @@ def _make_strided(nvec):
     @intrinsic
     def strided(typingctx, v, c0, alpha, beta, dlo, dhi, g):
         floats = (types.float32, types.float64)
-        if not (isinstance(v, types.Array) and v.ndim == 2 and v.layout == "C"
-                and v.dtype in floats and isinstance(alpha, types.Array)
-                and alpha.dtype in floats and isinstance(beta, types.Array)
-                and beta.dtype in floats):
+        if not (
+            isinstance(v, types.Array)
+            and v.ndim == 2
+            and v.layout == "C"
+            and v.dtype in floats
+            and isinstance(alpha, types.Array)
+            and alpha.dtype in floats
+            and isinstance(beta, types.Array)
+            and beta.dtype in floats
+        ):
             return None
         sig = types.void(v, types.intp, alpha, beta, types.boolean, types.boolean, types.float64)
 
@@ -316,8 +336,7 @@ def _make_strided(nvec):
             cty = signature.args[2].dtype
             dlo_ = context.cast(builder, args[4], types.boolean, types.boolean)
             dhi_ = context.cast(builder, args[5], types.boolean, types.boolean)
-            gv = _splat(builder, vty, context.cast(builder, args[6], types.float64,
-                                                   signature.args[0].dtype))
+            gv = _splat(builder, vty, context.cast(builder, args[6], types.float64, signature.args[0].dtype))
 
             def coef(data, i):
                 s = builder.load(builder.gep(data, [i]))
@@ -326,8 +345,10 @@ def _make_strided(nvec):
 
             def ptrs(i):
                 base = builder.add(builder.mul(i, stride), args[1])
-                return [builder.bitcast(builder.gep(arr.data, [builder.add(base, _const(k * V))]),
-                                        vty.as_pointer()) for k in range(nvec)]
+                return [
+                    builder.bitcast(builder.gep(arr.data, [builder.add(base, _const(k * V))]), vty.as_pointer())
+                    for k in range(nvec)
+                ]
 
             run = [cgutils.alloca_once(builder, vty) for _ in range(nvec)]
             # first row: held end g + alpha0 (r - g), no-flux end unchanged
@@ -374,5 +395,6 @@ def _make_strided(nvec):
 
 
 #: Strided-axis kernels for 1..8 vectors of columns (8 x 4 = 32 float64).
-(strided1, strided2, strided3, strided4, strided5, strided6, strided7,
- strided8) = (_make_strided(k) for k in range(1, 9))
+(strided1, strided2, strided3, strided4, strided5, strided6, strided7, strided8) = (
+    _make_strided(k) for k in range(1, 9)
+)

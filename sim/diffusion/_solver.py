@@ -86,8 +86,7 @@ _axis_view_jit = njit(cache=True)(_axis_view)
 
 
 @njit(cache=True)
-def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha, beta, line,
-                    hline, w):
+def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha, beta, line, hline, w):
     """One backward-Euler LOD step of one field, serial (see _implicit.py)."""
     ndim = u.ndim
     one_k = 1.0 + k * dt
@@ -111,8 +110,7 @@ def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha
     c = np.empty(2, dtype=u.dtype)
     c[0] = dt
     c[1] = one_k
-    sweep_last_axis(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g,
-                    react, has_src, c[0], c[1])
+    sweep_last_axis(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g, react, has_src, c[0], c[1])
     for ax in range(ndim - 2, -1, -1):
         line_coefficients(u.shape[ax], a, faces[2 * ax], faces[2 * ax + 1], alpha, beta)
         sweep_middle_axis(_axis_view_jit(u, ax), alpha, beta, faces[2 * ax], faces[2 * ax + 1], g)
@@ -131,13 +129,23 @@ def _implicit_field_threaded(u, s, has_src, D, k, dx, dt, faces, g, nchunks):
     n = u.shape[last]
     line_coefficients(n, a, faces[2 * last], faces[2 * last + 1], alpha, beta)
     c = np.array([dt, one_k], dtype=u.dtype)
-    sweep_last_axis_parallel(u.reshape(-1, n), s.reshape(-1, s.shape[-1]), alpha, beta,
-                             faces[2 * last], faces[2 * last + 1], g, react, has_src,
-                             c[0], c[1], nchunks)
+    sweep_last_axis_parallel(
+        u.reshape(-1, n),
+        s.reshape(-1, s.shape[-1]),
+        alpha,
+        beta,
+        faces[2 * last],
+        faces[2 * last + 1],
+        g,
+        react,
+        has_src,
+        c[0],
+        c[1],
+        nchunks,
+    )
     for ax in range(ndim - 2, -1, -1):
         line_coefficients(u.shape[ax], a, faces[2 * ax], faces[2 * ax + 1], alpha, beta)
-        sweep_middle_axis_parallel(_axis_view(u, ax), alpha, beta, faces[2 * ax],
-                                   faces[2 * ax + 1], g)
+        sweep_middle_axis_parallel(_axis_view(u, ax), alpha, beta, faces[2 * ax], faces[2 * ax + 1], g)
 
 
 @njit(cache=True)
@@ -165,12 +173,10 @@ def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, h
         if explicit[f]:
             explicit_advance(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f], faces, g)
         else:
-            _implicit_field(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g,
-                            alpha, beta, line, hline, w)
+            _implicit_field(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g, alpha, beta, line, hline, w)
 
 
-def _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held,
-                            has_mask):
+def _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask):
     """Large-grid version of :func:`_advance_stack`: per field, the threaded
     kernels (each call covers millions of cells, so the Python loop is free).
     The masked implicit path has no threaded twin and runs serially."""
@@ -181,22 +187,31 @@ def _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, fa
         if has_mask:
             _set_held(u, held, g)
         if explicit[f]:
-            explicit_advance_threaded(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f],
-                                      faces, g, nchunks)
+            explicit_advance_threaded(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f], faces, g, nchunks)
         elif has_mask or D[f] == 0.0:
-            _advance_stack(data[f:f + 1], src[f:f + 1] if has_src else src, has_src, D[f:f + 1],
-                           k[f:f + 1], dx, dt, explicit[f:f + 1], nsub[f:f + 1], faces, g, held,
-                           has_mask)
+            _advance_stack(
+                data[f : f + 1],
+                src[f : f + 1] if has_src else src,
+                has_src,
+                D[f : f + 1],
+                k[f : f + 1],
+                dx,
+                dt,
+                explicit[f : f + 1],
+                nsub[f : f + 1],
+                faces,
+                g,
+                held,
+                has_mask,
+            )
         else:
             _implicit_field_threaded(u, s, has_src, D[f], k[f], dx, dt, faces, g, nchunks)
 
 
-def run_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask,
-              threaded):
+def run_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask, threaded):
     """Dispatch to the serial kernel or the threaded path."""
     if threaded:
-        _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held,
-                                has_mask)
+        _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask)
     else:
         _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask)
 
@@ -272,8 +287,18 @@ def advance(u, *, D, decay=0.0, dx, dt, source=None, boundary="no-flux", method=
     has_mask = mask is not None
     held = mask if has_mask else _dummy_mask(u.ndim)
     run_stack(
-        data, src, has_src,
-        np.array([D]), np.array([decay]), dx, dt,
-        np.array([explicit]), np.array([nsub if explicit else 1], dtype=np.int64),
-        faces, g, held, has_mask, use_threads(u.size),
+        data,
+        src,
+        has_src,
+        np.array([D]),
+        np.array([decay]),
+        dx,
+        dt,
+        np.array([explicit]),
+        np.array([nsub if explicit else 1], dtype=np.int64),
+        faces,
+        g,
+        held,
+        has_mask,
+        use_threads(u.size),
     )

@@ -79,14 +79,10 @@ def resolve_boundary(boundary, shape):
     faces = np.zeros(2 * ndim, dtype=np.bool_)
     if isinstance(boundary, str):
         if boundary != "no-flux":
-            raise ValueError(
-                f"boundary must be 'no-flux' or a Dirichlet(...) object, got {boundary!r}"
-            )
+            raise ValueError(f"boundary must be 'no-flux' or a Dirichlet(...) object, got {boundary!r}")
         return faces, 0.0, None
     if not isinstance(boundary, Dirichlet):
-        raise ValueError(
-            f"boundary must be 'no-flux' or a Dirichlet(...) object, got {type(boundary).__name__}"
-        )
+        raise ValueError(f"boundary must be 'no-flux' or a Dirichlet(...) object, got {type(boundary).__name__}")
     for f in boundary.faces:
         k = FACES.index(f)
         if k >= 2 * ndim:

@@ -5,6 +5,15 @@ from .provenance import provenance
 from .store import atomic_file, atomic_subdir, read_parquet_metadata, with_metadata, write_json, write_parquet
 
 __all__ = [
-    "OutDirError", "atomic_file", "atomic_subdir", "claim_out_dir", "owner_kind", "provenance",
-    "read_parquet_metadata", "safe_slug", "with_metadata", "write_json", "write_parquet",
+    "OutDirError",
+    "atomic_file",
+    "atomic_subdir",
+    "claim_out_dir",
+    "owner_kind",
+    "provenance",
+    "read_parquet_metadata",
+    "safe_slug",
+    "with_metadata",
+    "write_json",
+    "write_parquet",
 ]

@@ -21,8 +21,8 @@ import pandas as pd
 from ..model import OBSERVABLES
 from ..run import RunResult
 from ..scenario.schema import CYTOKINES
-from .provenance import provenance
 from .outdir import claim_out_dir
+from .provenance import provenance
 from .store import atomic_subdir, write_json, write_parquet
 
 __all__ = ["write_run", "read_run", "manifest_of", "snapshots_dataset"]
@@ -74,8 +74,11 @@ def write_run(result: RunResult, out: str | Path, *, overwrite: bool = False) ->
     """
     out = claim_out_dir(out, "run", overwrite=overwrite)
     manifest = manifest_of(result)
-    write_parquet(result.timeseries, out / TIMESERIES,
-                  metadata={k: manifest[k] for k in ("kind", "seed", "git_revision")} | {"scenario": manifest["scenario"]})
+    write_parquet(
+        result.timeseries,
+        out / TIMESERIES,
+        metadata={k: manifest[k] for k in ("kind", "seed", "git_revision")} | {"scenario": manifest["scenario"]},
+    )
     if result.snapshots:
         with atomic_subdir(out / FIELDS) as tmp:
             snapshots_dataset(result).to_zarr(tmp, consolidated=False, mode="w")

@@ -41,9 +41,7 @@ from ..scenario.schema import HerniationType
 __all__ = ["Section", "build_section", "SPHERE_RULE", "CONTAINED"]
 
 SPHERE_RULE = (9.0 * math.pi / 16.0) ** (1.0 / 3.0)  # central-section area of a sphere / V^(2/3)
-CONTAINED = frozenset(
-    {HerniationType.bulging, HerniationType.protrusion, HerniationType.subligamentous_extrusion}
-)
+CONTAINED = frozenset({HerniationType.bulging, HerniationType.protrusion, HerniationType.subligamentous_extrusion})
 _ASPECT = {
     HerniationType.bulging: 2.5,
     HerniationType.protrusion: 1.6,

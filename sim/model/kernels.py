@@ -128,8 +128,12 @@ def polarization(pos, phen, engulfed, n, fields, material, viability, c, fx, rng
     for i in range(n):
         v = pos[i]
         s1 = _sat(fields[fx.tnf, v], c.k_tnf) + f_ifng + c.danger_w * material[v] * viability
-        s2 = (f_il4 + _sat(fields[fx.il10, v], c.k_il10) + _sat(fields[fx.tgfb, v], c.k_tgfb)
-              + c.phago_w * _sat(engulfed[i], c.k_engulfed))
+        s2 = (
+            f_il4
+            + _sat(fields[fx.il10, v], c.k_il10)
+            + _sat(fields[fx.tgfb, v], c.k_tgfb)
+            + c.phago_w * _sat(engulfed[i], c.k_engulfed)
+        )
         p = phen[i]
         if p == M0:
             r1 = c.m0_m1 * s1
@@ -256,8 +260,11 @@ def recruitment(vessel_index, chemo, fragment_left, c, rng, out):
     if c.influx_h <= 0.0:
         return 0
     for s in range(vessel_index.shape[0]):
-        lam = c.influx_h * c.dt_h * (c.basal * fragment_left
-                                     + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
+        lam = (
+            c.influx_h
+            * c.dt_h
+            * (c.basal * fragment_left + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
+        )
         out[s] = poisson(rng, lam)
         total += out[s]
     return total
@@ -377,8 +384,7 @@ def pain(fields, root_index, material, zone_index, weights, half_max, c, fx, fst
     """Advance sensitization by dt from the root cytokines, and set compression from the contact zone."""
     root = masked_means(fields, root_index)
     k = c.sensitization_per_day * pain_drive(root, weights, half_max, c.ifng_gain)
-    r = pain_resolution(root[fx.il10], c.resolution_per_day, c.il10_resolution_gain, c.il10_half_max,
-                        c.il4_resolution)
+    r = pain_resolution(root[fx.il10], c.resolution_per_day, c.il10_resolution_gain, c.il10_half_max, c.il4_resolution)
     fst[SENSITIZATION] = sensitization_after(fst[SENSITIZATION], k, r, c.dt_h / 24.0)
     fst[COMPRESSION] = compression_of(contact_fraction(material, zone_index, fst[ZONE0]), c.decompression)
 
@@ -420,10 +426,45 @@ def _sum(x):
 
 # ============================================================================ the step loop
 @njit(cache=True)
-def advance(n_steps, c, fx, on, ist, fst, rng, fields3, sources3, material, uid, pos, phen, age, engulfed,
-            alive, grad, counts, occupied, site_counts, disc_rates, secretion_table, il10_suppressible,
-            pain_weights, pain_half_max, D, k, explicit, nsub, faces, g, held, has_mask, walkable,
-            vessel_index, root_index, zone_index):
+def advance(
+    n_steps,
+    c,
+    fx,
+    on,
+    ist,
+    fst,
+    rng,
+    fields3,
+    sources3,
+    material,
+    uid,
+    pos,
+    phen,
+    age,
+    engulfed,
+    alive,
+    grad,
+    counts,
+    occupied,
+    site_counts,
+    disc_rates,
+    secretion_table,
+    il10_suppressible,
+    pain_weights,
+    pain_half_max,
+    D,
+    k,
+    explicit,
+    nsub,
+    faces,
+    g,
+    held,
+    has_mask,
+    walkable,
+    vessel_index,
+    root_index,
+    zone_index,
+):
     """Run up to ``n_steps`` steps of the processes in :data:`sim.model.processes.PROCESSES` order.
 
     Returns the number of steps completed. It returns early, with the step's first half done
@@ -456,11 +497,9 @@ def advance(n_steps, c, fx, on, ist, fst, rng, fields3, sources3, material, uid,
             if on.il10_background:
                 il10_background(sources, c, fx)
             if on.macrophage_secretion:
-                macrophage_secretion(pos, phen, n, fields, secretion_table, il10_suppressible, c, fx, sources,
-                                     counts)
+                macrophage_secretion(pos, phen, n, fields, secretion_table, il10_suppressible, c, fx, sources, counts)
             if on.transport:
-                transport(fields3, sources3, D, k, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held,
-                          has_mask)
+                transport(fields3, sources3, D, k, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held, has_mask)
             # ---- macrophages (the basal influx follows the fragment left at the start of their turn)
             fragment_left = 0.0  # (only recruitment needs it)
             if c.influx_h > 0.0 and fst[MATERIAL0_SUM] > 0.0:
@@ -486,8 +525,7 @@ def advance(n_steps, c, fx, on, ist, fst, rng, fields3, sources3, material, uid,
         if n + ist[N_RECRUITS] > cap:
             return done  # the caller grows the agent arrays and calls again
         if ist[N_RECRUITS] > 0:
-            ist[NEXT_UID] = append_recruits(vessel_index, site_counts, n, ist[NEXT_UID], uid, pos, phen, age,
-                                            engulfed)
+            ist[NEXT_UID] = append_recruits(vessel_index, site_counts, n, ist[NEXT_UID], uid, pos, phen, age, engulfed)
             ist[N_ALIVE] = n + ist[N_RECRUITS]
             ist[N_RECRUITS] = 0
         ist[PHASE] = 0

@@ -101,8 +101,9 @@ class DiscModel(mesa.Model):
         self.material = sec.material0.copy()
         self.macrophages = MacrophageArrays()
         f_ifng, f_il4 = _activation(scenario)
-        self.pain = PainState.from_parameters(p.pain, scenario.patient.nerve_sensitivity, ifng_activation=f_ifng,
-                                              il4_activation=f_il4)
+        self.pain = PainState.from_parameters(
+            p.pain, scenario.patient.nerve_sensitivity, ifng_activation=f_ifng, il4_activation=f_il4
+        )
 
         # compiled-step inputs, derived once by the processes
         self._c = parameter_record(scenario, sec)
@@ -131,9 +132,7 @@ class DiscModel(mesa.Model):
         self._cd68_factor = (hist.section_thickness_um + hist.macrophage_diameter_um) / sec.dx_um
         self._handles: dict[int, Macrophage] = {}
 
-        self.datacollector = mesa.DataCollector(
-            model_reporters={name: _reporter(name) for name in OBSERVABLES}
-        )
+        self.datacollector = mesa.DataCollector(model_reporters={name: _reporter(name) for name in OBSERVABLES})
         self._observe()
         self.datacollector.collect(self)
 
@@ -164,8 +163,9 @@ class DiscModel(mesa.Model):
     def dehydration_factor(self, day: float | None = None) -> float:
         """Fraction of the fragment left by dehydration/retraction alone at ``day``: 1 − f·(1 − e^{−t/τ})."""
         t = self.day if day is None else day
-        return K.dehydration_factor(t, self.config.patient.dehydration_fraction,
-                                    self.config.parameters.tissue.dehydration_time_days)
+        return K.dehydration_factor(
+            t, self.config.patient.dehydration_fraction, self.config.parameters.tissue.dehydration_time_days
+        )
 
     # ------------------------------------------------------------------ the step
     def step(self) -> None:
@@ -210,11 +210,35 @@ class DiscModel(mesa.Model):
                 self._alive = np.zeros(cap, dtype=np.bool_)
                 self._grad = np.zeros((cap, 2))
             done = K.advance(
-                n_steps, self._c, self._fx, self._on, ist, fst, self._rng_state, self.fields.data,
-                self.fields.sources, self.material.reshape(-1), mac._uid, mac._pos, mac._phen, mac._age_h,
-                mac._engulfed_um3, self._alive, self._grad, self._counts, self._occupied, self._site_counts,
-                a["disc_rates"], a["secretion_table"], a["il10_suppressible"], a["pain_weights"],
-                a["pain_half_max"], *self._solver, self._walkable, self._vessel_index, self._root_index,
+                n_steps,
+                self._c,
+                self._fx,
+                self._on,
+                ist,
+                fst,
+                self._rng_state,
+                self.fields.data,
+                self.fields.sources,
+                self.material.reshape(-1),
+                mac._uid,
+                mac._pos,
+                mac._phen,
+                mac._age_h,
+                mac._engulfed_um3,
+                self._alive,
+                self._grad,
+                self._counts,
+                self._occupied,
+                self._site_counts,
+                a["disc_rates"],
+                a["secretion_table"],
+                a["il10_suppressible"],
+                a["pain_weights"],
+                a["pain_half_max"],
+                *self._solver,
+                self._walkable,
+                self._vessel_index,
+                self._root_index,
                 self._zone_index,
             )
             n_steps -= done
@@ -271,9 +295,9 @@ class DiscModel(mesa.Model):
         n_vox = self.material.size
         mac = self.macrophages
         for code, name in enumerate(("m0", "m1", "m2")):
-            out[f"{name}_cells"] = np.bincount(
-                mac.pos[mac.phen == code], minlength=n_vox
-            ).reshape(self.section.shape).astype(np.int32)
+            out[f"{name}_cells"] = (
+                np.bincount(mac.pos[mac.phen == code], minlength=n_vox).reshape(self.section.shape).astype(np.int32)
+            )
         return out
 
     # ------------------------------------------------------------------ Mesa agents (lazy handles)

@@ -48,22 +48,29 @@ class PainState:
     compression: float = 1.0
 
     @classmethod
-    def from_parameters(cls, pain: Pain, sensitivity: float, ifng_activation: float = 0.0,
-                        il4_activation: float = 0.0) -> PainState:
+    def from_parameters(
+        cls, pain: Pain, sensitivity: float, ifng_activation: float = 0.0, il4_activation: float = 0.0
+    ) -> PainState:
         """``*_activation``: the patient's IFN-γ and IL-4 as fractions of saturation, in [0, 1)."""
         return cls(pain, sensitivity, ifng_activation, il4_activation)
 
     def drive(self, root: np.ndarray) -> float:
         """Cytokine drive of sensitization from mean root concentrations (pg/mL, CYTOKINES order)."""
         w, k = root_drive_weights(self.params)
-        return K.pain_drive(np.asarray(root, dtype=np.float64), w, k,
-                            self.params.ifng_sensitization_gain * self.ifng_activation)
+        return K.pain_drive(
+            np.asarray(root, dtype=np.float64), w, k, self.params.ifng_sensitization_gain * self.ifng_activation
+        )
 
     def update(self, root: np.ndarray, contact_fraction: float, dt_days: float) -> None:
         """Advance sensitization by ``dt_days`` and set compression from the contact-zone material."""
         p = self.params
-        r = K.pain_resolution(float(root[_IL10]), p.resolution_per_day, p.il10_resolution_gain,
-                              p.il10_half_max_pg_ml, p.il4_resolution_gain * self.il4_activation)
+        r = K.pain_resolution(
+            float(root[_IL10]),
+            p.resolution_per_day,
+            p.il10_resolution_gain,
+            p.il10_half_max_pg_ml,
+            p.il4_resolution_gain * self.il4_activation,
+        )
         k = p.sensitization_per_day * self.drive(root)
         self.sensitization = K.sensitization_after(self.sensitization, k, r, dt_days)
         self.compression = K.compression_of(contact_fraction, p.decompression_fraction)
@@ -71,5 +78,6 @@ class PainState:
     @property
     def vas(self) -> float:
         p = self.params
-        return K.vas_of(self.sensitization, self.compression, self.sensitivity, p.compression_weight,
-                        p.mechanical_weight)
+        return K.vas_of(
+            self.sensitization, self.compression, self.sensitivity, p.compression_weight, p.mechanical_weight
+        )

@@ -29,8 +29,17 @@ from ..scenario.scenario import Scenario
 from ..scenario.schema import CYTOKINES
 
 __all__ = [
-    "CYTOKINE_ROLES", "Process", "PROCESSES", "PROCESS_NAMES", "STATE", "field_index_record", "enabled_record",
-    "parameter_record", "derived_arrays", "process_table_markdown", "write_docs",
+    "CYTOKINE_ROLES",
+    "Process",
+    "PROCESSES",
+    "PROCESS_NAMES",
+    "STATE",
+    "field_index_record",
+    "enabled_record",
+    "parameter_record",
+    "derived_arrays",
+    "process_table_markdown",
+    "write_docs",
 ]
 
 #: Cytokine roles, declared once. Everything that depends on a role is built from this table.
@@ -51,11 +60,20 @@ CYTOKINE_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 #: Non-field state a process may read or write (fields are ``field.<c>``, sources ``source.<c>``).
-STATE = frozenset({
-    "material", "time", "np_viability",
-    "macrophage.position", "macrophage.phenotype", "macrophage.age", "macrophage.engulfed", "macrophage.population",
-    "pain.sensitization", "pain.compression",
-})
+STATE = frozenset(
+    {
+        "material",
+        "time",
+        "np_viability",
+        "macrophage.position",
+        "macrophage.phenotype",
+        "macrophage.age",
+        "macrophage.engulfed",
+        "macrophage.population",
+        "pain.sensitization",
+        "pain.compression",
+    }
+)
 
 
 def _sat(c: float, k: float) -> float:
@@ -115,14 +133,21 @@ def _fields(prefix: str, names=CYTOKINES) -> tuple[str, ...]:
 
 
 def _clock(s: Scenario, sec) -> dict:
-    return {"dt_h": s.simulation.dt_hours, "steps_per_day": float(s.simulation.steps_per_day), "dx_um": sec.dx_um, "voxel_um3": sec.dx_um**3}
+    return {
+        "dt_h": s.simulation.dt_hours,
+        "steps_per_day": float(s.simulation.steps_per_day),
+        "dx_um": sec.dx_um,
+        "voxel_um3": sec.dx_um**3,
+    }
 
 
 def _activation(s: Scenario) -> tuple[float, float]:
     """The patient's IFN-γ and IL-4 as fractions of saturation (polarization half-maxima)."""
     pat, pol = s.patient, s.parameters.polarization
-    return (pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml),
-            pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml))
+    return (
+        pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml),
+        pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml),
+    )
 
 
 def _disc_cells(s: Scenario, sec) -> dict:
@@ -168,12 +193,20 @@ def _macrophage_secretion(s: Scenario, sec) -> dict:
 def _polarization(s: Scenario, sec) -> dict:
     pol, pat, per_day = s.parameters.polarization, s.patient, 1.0 / 24.0
     return {
-        "ifng": pat.ifng_pg_ml, "il4": pat.il4_pg_ml,
-        "m0_m1": pol.m0_to_m1_per_day * per_day, "m0_m2": pol.m0_to_m2_per_day * per_day,
-        "m1_m2": pol.m1_to_m2_per_day * per_day, "m2_m1": pol.m2_to_m1_per_day * per_day,
-        "danger_w": pol.danger_weight, "phago_w": pol.phagocytosis_weight,
-        "k_tnf": pol.tnf_half_max_pg_ml, "k_ifng": pol.ifng_half_max_pg_ml, "k_il4": pol.il4_half_max_pg_ml,
-        "k_il10": pol.il10_half_max_pg_ml, "k_tgfb": pol.tgfb_half_max_pg_ml, "k_engulfed": pol.engulfed_half_max_um3,
+        "ifng": pat.ifng_pg_ml,
+        "il4": pat.il4_pg_ml,
+        "m0_m1": pol.m0_to_m1_per_day * per_day,
+        "m0_m2": pol.m0_to_m2_per_day * per_day,
+        "m1_m2": pol.m1_to_m2_per_day * per_day,
+        "m2_m1": pol.m2_to_m1_per_day * per_day,
+        "danger_w": pol.danger_weight,
+        "phago_w": pol.phagocytosis_weight,
+        "k_tnf": pol.tnf_half_max_pg_ml,
+        "k_ifng": pol.ifng_half_max_pg_ml,
+        "k_il4": pol.il4_half_max_pg_ml,
+        "k_il10": pol.il10_half_max_pg_ml,
+        "k_tgfb": pol.tgfb_half_max_pg_ml,
+        "k_engulfed": pol.engulfed_half_max_um3,
     }
 
 
@@ -211,8 +244,10 @@ def _matrix_digestion(s: Scenario, sec) -> dict:
 
 
 def _shrinkage(s: Scenario, sec) -> dict:
-    return {"dehydration_f": s.patient.dehydration_fraction,
-            "dehydration_tau_days": s.parameters.tissue.dehydration_time_days}
+    return {
+        "dehydration_f": s.patient.dehydration_fraction,
+        "dehydration_tau_days": s.parameters.tissue.dehydration_time_days,
+    }
 
 
 def root_drive_weights(p) -> tuple[np.ndarray, np.ndarray]:
@@ -229,14 +264,17 @@ def _pain(s: Scenario, sec) -> dict:
     f_g, f_4 = _activation(s)
     w, k = root_drive_weights(p)
     return {
-        "pain_weights": w, "pain_half_max": k,
+        "pain_weights": w,
+        "pain_half_max": k,
         "sensitization_per_day": p.sensitization_per_day,
         "ifng_gain": p.ifng_sensitization_gain * f_g,
         "resolution_per_day": p.resolution_per_day,
-        "il10_resolution_gain": p.il10_resolution_gain, "il10_half_max": p.il10_half_max_pg_ml,
+        "il10_resolution_gain": p.il10_resolution_gain,
+        "il10_half_max": p.il10_half_max_pg_ml,
         "il4_resolution": p.il4_resolution_gain * f_4,
         "decompression": p.decompression_fraction,
-        "compression_weight": p.compression_weight, "mechanical_weight": p.mechanical_weight,
+        "compression_weight": p.compression_weight,
+        "mechanical_weight": p.mechanical_weight,
         "nerve_sensitivity": s.patient.nerve_sensitivity,
     }
 
@@ -245,60 +283,127 @@ _POP = ("macrophage.position", "macrophage.phenotype")
 
 #: The step, in order.
 PROCESSES: tuple[Process, ...] = (
-    Process("disc_cell_secretion",
-            "NP cells secrete constitutively × material × viability; MMP-3 induced by TNF-α where a macrophage is "
-            "(Haro 2000); chemoattractant from MMP cleavage of the matrix.",
-            ("parameters.disc_cells", "patient"),
-            ("material", "np_viability", "field.tnf", "field.mmp", "macrophage.position"),
-            _fields("source", ("tnf", "il1b", "il6", "il8", "tgfb", "chemo", "mmp")),
-            ("disc_cell_secretion",), (), _disc_cells),
-    Process("il10_background",
-            "The patient's IL-10 background: a uniform source k·c_bg that holds the IL-10 field at that level.",
-            ("patient",), (), ("source.il10",), ("il10_background",), (), _il10_background),
-    Process("macrophage_secretion",
-            "Each occupied voxel gets Σ_p n_p·rate_p; M1 pro-inflammatory products × (1 − Imax·IL10/(IL10 + IC50)).",
-            ("parameters.secretion", "patient"), (*_POP, "field.il10"), _fields("source"),
-            ("macrophage_secretion",), (), _macrophage_secretion),
-    Process("transport",
-            "Every field: ∂c/∂t = D∇²c − k·c + S, backward Euler (LOD, Thomas sweeps), sources held over the step.",
-            ("parameters.transport",), (*_fields("field"), *_fields("source")), _fields("field"),
-            ("transport",), tuple(f"{c}_{w}_pg_ml" for c in CYTOKINES for w in ("fragment", "root"))),
-    Process("polarization",
-            "M0 → M1 at r01·s1, M0 → M2 at r02·s2, M1 → M2 at r12·s2, M2 → M1 at r21·s1 (stimuli in docs/model.md).",
-            ("parameters.polarization", "patient"),
-            (*_POP, "macrophage.engulfed", "material", "np_viability", "field.tnf", "field.il10", "field.tgfb"),
-            ("macrophage.phenotype",), ("polarization",), ("n_m0", "n_m1", "n_m2", "m1_fraction"), _polarization),
-    Process("death_and_egress",
-            "Each cell dies or leaves with probability 1 − exp(−dt/τ_phenotype) (parameters.lifespan).",
-            ("parameters.lifespan",), ("macrophage.phenotype",), ("macrophage.population",),
-            ("death_and_egress",), ("n_m0", "n_m1", "n_m2"), _lifespan),
-    Process("phagocytosis",
-            "Cells engulf NP material in their voxel; shared voxels split it by phenotype weight (integer counts).",
-            ("parameters.phagocytosis",), (*_POP, "material"), ("material", "macrophage.engulfed"),
-            ("phagocytosis",), ("herniation_volume_mm3", "volume_fraction"), _phagocytosis),
-    Process("chemotaxis",
-            "Lattice jump with probability speed·dt/dx, weighted by exp(±χ·dx·∇c/(c + K)) up the chemoattractant.",
-            ("parameters.motility", "parameters.recruitment"), ("macrophage.position", "field.chemo"),
-            ("macrophage.position",), ("chemotaxis",), ("n_fragment", "cd68_per_cm2"), _chemotaxis),
-    Process("recruitment",
-            "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(basal·left + (1 − basal)·c/(c + K)).",
-            ("parameters.recruitment", "patient"), ("field.chemo", "material"), ("macrophage.population",),
-            ("recruitment",), ("n_m0",), _recruitment),
-    Process("matrix_digestion",
-            "MMP digestion of the NP matrix, dm/dt = −k·MMP/(MMP + K)·m, integrated exactly over the step.",
-            ("parameters.tissue",), ("field.mmp", "material"), ("material",),
-            ("matrix_digestion",), ("herniation_volume_mm3", "volume_fraction"), _matrix_digestion),
-    Process("shrinkage",
-            "Non-inflammatory shrinkage: material × g(t + dt)/g(t), g(t) = 1 − f·(1 − e^{−t/τ}).",
-            ("patient", "parameters.tissue"), ("material", "time"), ("material",),
-            ("shrinkage",), ("herniation_volume_mm3", "volume_fraction"), _shrinkage),
-    Process("pain",
-            "dS/dt = k_s·(1 + g_γ·f_γ)·Σ w_j·c_j/(c_j + K_j) − r·S at the root (exact over the step); compression "
-            "from the contact zone.",
-            ("parameters.pain", "patient"),
-            (*_fields("field", CYTOKINE_ROLES["root_sensitizing"] + CYTOKINE_ROLES["root_resolving"]), "material"),
-            ("pain.sensitization", "pain.compression"), ("pain",),
-            ("pain_vas", "sensitization", "compression"), _pain),
+    Process(
+        "disc_cell_secretion",
+        "NP cells secrete constitutively × material × viability; MMP-3 induced by TNF-α where a macrophage is "
+        "(Haro 2000); chemoattractant from MMP cleavage of the matrix.",
+        ("parameters.disc_cells", "patient"),
+        ("material", "np_viability", "field.tnf", "field.mmp", "macrophage.position"),
+        _fields("source", ("tnf", "il1b", "il6", "il8", "tgfb", "chemo", "mmp")),
+        ("disc_cell_secretion",),
+        (),
+        _disc_cells,
+    ),
+    Process(
+        "il10_background",
+        "The patient's IL-10 background: a uniform source k·c_bg that holds the IL-10 field at that level.",
+        ("patient",),
+        (),
+        ("source.il10",),
+        ("il10_background",),
+        (),
+        _il10_background,
+    ),
+    Process(
+        "macrophage_secretion",
+        "Each occupied voxel gets Σ_p n_p·rate_p; M1 pro-inflammatory products × (1 − Imax·IL10/(IL10 + IC50)).",
+        ("parameters.secretion", "patient"),
+        (*_POP, "field.il10"),
+        _fields("source"),
+        ("macrophage_secretion",),
+        (),
+        _macrophage_secretion,
+    ),
+    Process(
+        "transport",
+        "Every field: ∂c/∂t = D∇²c − k·c + S, backward Euler (LOD, Thomas sweeps), sources held over the step.",
+        ("parameters.transport",),
+        (*_fields("field"), *_fields("source")),
+        _fields("field"),
+        ("transport",),
+        tuple(f"{c}_{w}_pg_ml" for c in CYTOKINES for w in ("fragment", "root")),
+    ),
+    Process(
+        "polarization",
+        "M0 → M1 at r01·s1, M0 → M2 at r02·s2, M1 → M2 at r12·s2, M2 → M1 at r21·s1 (stimuli in docs/model.md).",
+        ("parameters.polarization", "patient"),
+        (*_POP, "macrophage.engulfed", "material", "np_viability", "field.tnf", "field.il10", "field.tgfb"),
+        ("macrophage.phenotype",),
+        ("polarization",),
+        ("n_m0", "n_m1", "n_m2", "m1_fraction"),
+        _polarization,
+    ),
+    Process(
+        "death_and_egress",
+        "Each cell dies or leaves with probability 1 − exp(−dt/τ_phenotype) (parameters.lifespan).",
+        ("parameters.lifespan",),
+        ("macrophage.phenotype",),
+        ("macrophage.population",),
+        ("death_and_egress",),
+        ("n_m0", "n_m1", "n_m2"),
+        _lifespan,
+    ),
+    Process(
+        "phagocytosis",
+        "Cells engulf NP material in their voxel; shared voxels split it by phenotype weight (integer counts).",
+        ("parameters.phagocytosis",),
+        (*_POP, "material"),
+        ("material", "macrophage.engulfed"),
+        ("phagocytosis",),
+        ("herniation_volume_mm3", "volume_fraction"),
+        _phagocytosis,
+    ),
+    Process(
+        "chemotaxis",
+        "Lattice jump with probability speed·dt/dx, weighted by exp(±χ·dx·∇c/(c + K)) up the chemoattractant.",
+        ("parameters.motility", "parameters.recruitment"),
+        ("macrophage.position", "field.chemo"),
+        ("macrophage.position",),
+        ("chemotaxis",),
+        ("n_fragment", "cd68_per_cm2"),
+        _chemotaxis,
+    ),
+    Process(
+        "recruitment",
+        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(basal·left + (1 − basal)·c/(c + K)).",
+        ("parameters.recruitment", "patient"),
+        ("field.chemo", "material"),
+        ("macrophage.population",),
+        ("recruitment",),
+        ("n_m0",),
+        _recruitment,
+    ),
+    Process(
+        "matrix_digestion",
+        "MMP digestion of the NP matrix, dm/dt = −k·MMP/(MMP + K)·m, integrated exactly over the step.",
+        ("parameters.tissue",),
+        ("field.mmp", "material"),
+        ("material",),
+        ("matrix_digestion",),
+        ("herniation_volume_mm3", "volume_fraction"),
+        _matrix_digestion,
+    ),
+    Process(
+        "shrinkage",
+        "Non-inflammatory shrinkage: material × g(t + dt)/g(t), g(t) = 1 − f·(1 − e^{−t/τ}).",
+        ("patient", "parameters.tissue"),
+        ("material", "time"),
+        ("material",),
+        ("shrinkage",),
+        ("herniation_volume_mm3", "volume_fraction"),
+        _shrinkage,
+    ),
+    Process(
+        "pain",
+        "dS/dt = k_s·(1 + g_γ·f_γ)·Σ w_j·c_j/(c_j + K_j) − r·S at the root (exact over the step); compression "
+        "from the contact zone.",
+        ("parameters.pain", "patient"),
+        (*_fields("field", CYTOKINE_ROLES["root_sensitizing"] + CYTOKINE_ROLES["root_resolving"]), "material"),
+        ("pain.sensitization", "pain.compression"),
+        ("pain",),
+        ("pain_vas", "sensitization", "compression"),
+        _pain,
+    ),
 )
 
 PROCESS_NAMES: tuple[str, ...] = tuple(p.name for p in PROCESSES)
@@ -358,12 +463,24 @@ DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "model.md"
 
 def process_table_markdown() -> str:
     """The step's processes in order, as the Markdown section of ``docs/model.md``."""
-    lines = [DOC_BEGIN, "", "One step is these processes, in this order (`sim/model/processes.py`). Any of them can be",
-             "switched off in a scenario with `[model] disable = [\"name\", ...]`.", "",
-             "| # | process | what it does | parameters | reads | writes |", "|---:|:---|:---|:---|:---|:---|"]
+    lines = [
+        DOC_BEGIN,
+        "",
+        "One step is these processes, in this order (`sim/model/processes.py`). Any of them can be",
+        'switched off in a scenario with `[model] disable = ["name", ...]`.',
+        "",
+        "| # | process | what it does | parameters | reads | writes |",
+        "|---:|:---|:---|:---|:---|:---|",
+    ]
     for i, p in enumerate(PROCESSES, 1):
-        cells = [str(i), f"`{p.name}`", p.summary.replace("|", "\\|"), ", ".join(f"`{x}`" for x in p.sections),
-                 ", ".join(f"`{x}`" for x in p.reads) or "–", ", ".join(f"`{x}`" for x in p.writes) or "–"]
+        cells = [
+            str(i),
+            f"`{p.name}`",
+            p.summary.replace("|", "\\|"),
+            ", ".join(f"`{x}`" for x in p.sections),
+            ", ".join(f"`{x}`" for x in p.reads) or "–",
+            ", ".join(f"`{x}`" for x in p.writes) or "–",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Cytokine roles (declared once, `CYTOKINE_ROLES`):", ""]
     for role, names in CYTOKINE_ROLES.items():
@@ -377,7 +494,7 @@ def render_doc(text: str) -> str:
     start, end = text.find(DOC_BEGIN), text.find(DOC_END)
     if start < 0 or end < 0:
         raise ValueError("docs/model.md has no generated process section markers")
-    return text[:start] + process_table_markdown() + text[end + len(DOC_END):]
+    return text[:start] + process_table_markdown() + text[end + len(DOC_END) :]
 
 
 def write_docs(path: Path = DOC_PATH) -> None:

@@ -26,14 +26,30 @@ __all__ = ["plot_cohort_dir", "plot_sweep_dir", "TYPE_COLORS"]
 
 TYPE_ORDER = ["bulging", "protrusion", "subligamentous_extrusion", "transligamentous_extrusion", "sequestration"]
 #: containment order, light to dark: contained (green) -> free fragment (purple)
-TYPE_COLORS = {"bulging": "#2ca02c", "protrusion": "#17becf", "subligamentous_extrusion": "#1f77b4",
-               "transligamentous_extrusion": "#ff7f0e", "sequestration": "#9467bd"}
-_COURSE = [("pain_vas", "leg pain, VAS (0-100)"), ("volume_fraction", "herniation volume (% of onset)"),
-           ("n_m1", "M1 macrophages (cells in section)"), ("n_m2", "M2 macrophages (cells in section)")]
-_SAMPLE_FACTORS = [("tnf_sample", "TNF-α"), ("il1b_sample", "IL-1β"), ("il6_sample", "IL-6"),
-                   ("il8_sample", "IL-8"), ("il10_sample", "IL-10"), ("tgfb_sample", "TGF-β"),
-                   ("ifng_sample", "IFN-γ (background)"), ("il4_sample", "IL-4 (background)"),
-                   ("cd68_per_cm2_sample", "CD68+ density")]
+TYPE_COLORS = {
+    "bulging": "#2ca02c",
+    "protrusion": "#17becf",
+    "subligamentous_extrusion": "#1f77b4",
+    "transligamentous_extrusion": "#ff7f0e",
+    "sequestration": "#9467bd",
+}
+_COURSE = [
+    ("pain_vas", "leg pain, VAS (0-100)"),
+    ("volume_fraction", "herniation volume (% of onset)"),
+    ("n_m1", "M1 macrophages (cells in section)"),
+    ("n_m2", "M2 macrophages (cells in section)"),
+]
+_SAMPLE_FACTORS = [
+    ("tnf_sample", "TNF-α"),
+    ("il1b_sample", "IL-1β"),
+    ("il6_sample", "IL-6"),
+    ("il8_sample", "IL-8"),
+    ("il10_sample", "IL-10"),
+    ("tgfb_sample", "TGF-β"),
+    ("ifng_sample", "IFN-γ (background)"),
+    ("il4_sample", "IL-4 (background)"),
+    ("cd68_per_cm2_sample", "CD68+ density"),
+]
 
 
 def _label_type(t: str) -> str:
@@ -55,10 +71,24 @@ def _scale(col: str, y: pd.Series | np.ndarray):
 def _band_panel(ax, b: pd.DataFrame, col: str, color: str, label: str | None, full: bool = True) -> None:
     d = b["day"].to_numpy()
     if full:
-        ax.fill_between(d, _scale(col, b["q05"]), _scale(col, b["q95"]), color=color, alpha=0.15, lw=0,
-                        label="90 % band" if label is None else None)
-    ax.fill_between(d, _scale(col, b["q25"]), _scale(col, b["q75"]), color=color, alpha=0.35 if full else 0.15,
-                    lw=0, label="50 % band" if label is None else None)
+        ax.fill_between(
+            d,
+            _scale(col, b["q05"]),
+            _scale(col, b["q95"]),
+            color=color,
+            alpha=0.15,
+            lw=0,
+            label="90 % band" if label is None else None,
+        )
+    ax.fill_between(
+        d,
+        _scale(col, b["q25"]),
+        _scale(col, b["q75"]),
+        color=color,
+        alpha=0.35 if full else 0.15,
+        lw=0,
+        label="50 % band" if label is None else None,
+    )
     ax.plot(d, _scale(col, b["q50"]), color=color, lw=2, label="median" if label is None else label)
 
 
@@ -90,9 +120,11 @@ def plot_cohort_dir(directory: Path, format: str = "png") -> list[Path]:
     if manifest.get("n_failed"):
         title += f" ({manifest['n_failed']} failed, not shown)"
     lo, hi = _sample_window(ok)
-    return [_cohort_pain(traj, types, counts, title, lo, hi, directory / f"cohort_pain.{format}"),
-            _cohort_course(traj, types, counts, title, directory / f"cohort_course.{format}"),
-            _cohort_sample(ok, types, title, directory / f"cohort_sample.{format}")]
+    return [
+        _cohort_pain(traj, types, counts, title, lo, hi, directory / f"cohort_pain.{format}"),
+        _cohort_course(traj, types, counts, title, directory / f"cohort_course.{format}"),
+        _cohort_sample(ok, types, title, directory / f"cohort_sample.{format}"),
+    ]
 
 
 def _sample_window(ok: pd.DataFrame) -> tuple[float, float]:
@@ -105,8 +137,9 @@ def _cohort_pain(traj, types, counts, title, lo, hi, path: Path) -> Path:
     groups = [("all", "all patients", "k")] + [(t, _label_type(t), TYPE_COLORS[t]) for t in types]
     ncol = 3
     nrow = math.ceil(len(groups) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), layout="constrained",
-                             sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), layout="constrained", sharex=True, sharey=True, squeeze=False
+    )
     all_b = _bands(traj.assign(_all="all"), "_all", "pain_vas")
     for ax, (key, label, color) in zip(axes.flat, groups):
         b = all_b if key == "all" else _bands(traj[traj["herniation_type"] == key], "herniation_type", "pain_vas")
@@ -117,7 +150,7 @@ def _cohort_pain(traj, types, counts, title, lo, hi, path: Path) -> Path:
             ax.axvspan(lo, hi, color="#fdf3c4", zorder=0, label="tissue sampling days")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(groups):]:
+    for ax in axes.flat[len(groups) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("leg pain, VAS (0-100)")
@@ -133,8 +166,14 @@ def _cohort_course(traj, types, counts, title, path: Path) -> Path:
     for ax, (col, ylabel) in zip(axes, _COURSE[1:]):
         bands = _bands(traj, "herniation_type", col)
         for t in types:
-            _band_panel(ax, bands[bands["herniation_type"] == t], col, TYPE_COLORS[t],
-                        f"{_label_type(t)} (n = {counts.get(t, 0)})", full=False)
+            _band_panel(
+                ax,
+                bands[bands["herniation_type"] == t],
+                col,
+                TYPE_COLORS[t],
+                f"{_label_type(t)} (n = {counts.get(t, 0)})",
+                full=False,
+            )
         ax.set_ylabel(ylabel)
         ax.set_xlabel("days since herniation")
         ax.set_ylim(bottom=0)
@@ -167,8 +206,14 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
         if log:  # a few patients with ~0 (e.g. no macrophages): pin them to the left edge, marked
             floor = np.quantile(pos, 0.05) / 10
             low = ~(x >= floor)
-            ax.scatter(np.full(int(low.sum()), floor), y[low], s=18, marker="<", color="0.4",
-                       label="below the axis (left edge)" if low.any() else None)
+            ax.scatter(
+                np.full(int(low.sum()), floor),
+                y[low],
+                s=18,
+                marker="<",
+                color="0.4",
+                label="below the axis (left edge)" if low.any() else None,
+            )
             x = np.where(low, np.nan, x)
             ax.set_xscale("log")
             ax.set_xlim(floor / 1.5, np.nanmax(x) * 1.5)
@@ -190,10 +235,17 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
             if lab not in labels and lab.startswith("below"):
                 handles.append(h)
                 labels.append("below the axis (left edge)")
-    fig.legend(handles, [lab if not lab.startswith("below") else "below the axis (left edge)" for lab in labels],
-               loc="outside lower center", ncol=len(labels), fontsize=9)
-    fig.suptitle(f"{title}: tissue sample (mean in fragment) vs pain at the sampling day "
-                 f"(day {int(ok['sample_day'].min()) if len(ok) else 0}-{int(ok['sample_day'].max()) if len(ok) else 0})")
+    fig.legend(
+        handles,
+        [lab if not lab.startswith("below") else "below the axis (left edge)" for lab in labels],
+        loc="outside lower center",
+        ncol=len(labels),
+        fontsize=9,
+    )
+    fig.suptitle(
+        f"{title}: tissue sample (mean in fragment) vs pain at the sampling day "
+        f"(day {int(ok['sample_day'].min()) if len(ok) else 0}-{int(ok['sample_day'].max()) if len(ok) else 0})"
+    )
     return _save(fig, path)
 
 
@@ -235,8 +287,10 @@ def plot_sweep_dir(directory: Path, format: str = "png") -> list[Path]:
     traj = _read(directory, "runs.parquet", ["point", unit, "day"] + [c for c, _ in _COURSE])
     labels = _point_labels(points, params)
     title = f"{literal(manifest['name'])}: {manifest['n_points']} points × {manifest['runs_per_point']} {unit}s"
-    paths = [_sweep_courses(traj, points, params, labels, title, directory / f"sweep_courses.{format}"),
-             _sweep_outcomes(ok_runs, points, params, manifest, title, directory / f"sweep_outcomes.{format}")]
+    paths = [
+        _sweep_courses(traj, points, params, labels, title, directory / f"sweep_courses.{format}"),
+        _sweep_outcomes(ok_runs, points, params, manifest, title, directory / f"sweep_outcomes.{format}"),
+    ]
     if len(params) == 2:
         paths.append(_sweep_map(ok_runs, points, params, manifest, title, directory / f"sweep_map.{format}"))
     return paths
@@ -288,8 +342,12 @@ def _sweep_courses(traj, points, params, labels, title, path: Path) -> Path:
         fig.colorbar(sm, ax=axes, label=key, shrink=0.6)
         what = "median per point, coloured by " + _short(key)
     else:
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside right center", fontsize=8,
-                   title="point (median, 50 % band)")
+        fig.legend(
+            *axes[0, 0].get_legend_handles_labels(),
+            loc="outside right center",
+            fontsize=8,
+            title="point (median, 50 % band)",
+        )
         what = "median and 50 % band per point"
     fig.suptitle(f"{title}: {what}")
     return _save(fig, path)
@@ -298,11 +356,11 @@ def _sweep_courses(traj, points, params, labels, title, path: Path) -> Path:
 def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
     pain_col, pain_label = _pain_outcome(runs)
     last = int(runs["last_day"].max()) if len(runs) else 0
-    outs = [(pain_col, pain_label, (0, 100)), ("volume_fraction_end", f"herniation volume at day {last} (%)",
-                                               (0, 105))]
+    outs = [(pain_col, pain_label, (0, 100)), ("volume_fraction_end", f"herniation volume at day {last} (%)", (0, 105))]
     factorial = manifest.get("method") == "factorial"
-    fig, axes = plt.subplots(len(outs), len(params), figsize=(5 * len(params) + 1, 3.8 * len(outs)),
-                             layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        len(outs), len(params), figsize=(5 * len(params) + 1, 3.8 * len(outs)), layout="constrained", squeeze=False
+    )
     for j, p in enumerate(params):
         other = [q for q in params if q != p]
         for i, (col, label, ylim) in enumerate(outs):
@@ -318,9 +376,15 @@ def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
                     sub = sub.sort_values(p, key=(lambda s: s.map(levels.index)) if cat else None)
                     x = np.array([xpos(v) for v in sub[p]], dtype=float)
                     x = x + (0.06 * (k - (len(groups) - 1) / 2) if cat else 0)
-                    ax.errorbar(x, scale * sub[f"{col}_mean"], yerr=scale * sub[f"{col}_sd"].fillna(0),
-                                marker="o", capsize=3, color=cmap(k % 10),
-                                label=None if lev is None else f"{_short(other[0])} = {_fmt(lev)}")
+                    ax.errorbar(
+                        x,
+                        scale * sub[f"{col}_mean"],
+                        yerr=scale * sub[f"{col}_sd"].fillna(0),
+                        marker="o",
+                        capsize=3,
+                        color=cmap(k % 10),
+                        label=None if lev is None else f"{_short(other[0])} = {_fmt(lev)}",
+                    )
                 if len(groups) > 1 and i == 0:
                     ax.legend(fontsize=8)
             else:
@@ -350,26 +414,50 @@ def _log_range(manifest, p: str) -> bool:
 
 def _sweep_map(runs, points, params, manifest, title, path: Path) -> Path:
     pain_col, pain_label = _pain_outcome(runs)
-    outs = [(pain_col, pain_label, 1, "magma_r", (0, 100)),
-            ("volume_fraction_end", f"volume at day {int(runs['last_day'].max()) if len(runs) else 0} (%)", 100,
-             "viridis", (0, 100))]
+    outs = [
+        (pain_col, pain_label, 1, "magma_r", (0, 100)),
+        (
+            "volume_fraction_end",
+            f"volume at day {int(runs['last_day'].max()) if len(runs) else 0} (%)",
+            100,
+            "viridis",
+            (0, 100),
+        ),
+    ]
     px, py = params
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
     grid = manifest.get("method") == "factorial"
     for ax, (col, label, scale, cmap, (vmin, vmax)) in zip(axes, outs):
         if grid:
             table = points.pivot_table(index=py, columns=px, values=f"{col}_mean", sort=False)
-            im = ax.imshow(scale * table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap=cmap,
-                           vmin=vmin, vmax=vmax)
+            im = ax.imshow(
+                scale * table.to_numpy(dtype=float), origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax
+            )
             ax.set_xticks(range(table.shape[1]), [_fmt(v) for v in table.columns])
             ax.set_yticks(range(table.shape[0]), [_fmt(v) for v in table.index])
             for (r, c), v in np.ndenumerate(scale * table.to_numpy(dtype=float)):
                 if np.isfinite(v):
-                    ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=8,
-                            color="white" if (v - vmin) / (vmax - vmin) > 0.55 else "black")
+                    ax.text(
+                        c,
+                        r,
+                        f"{v:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if (v - vmin) / (vmax - vmin) > 0.55 else "black",
+                    )
         else:
-            im = ax.scatter(points[px], points[py], c=scale * points[f"{col}_mean"], cmap=cmap, vmin=vmin,
-                            vmax=vmax, s=60, edgecolor="k", lw=0.4)
+            im = ax.scatter(
+                points[px],
+                points[py],
+                c=scale * points[f"{col}_mean"],
+                cmap=cmap,
+                vmin=vmin,
+                vmax=vmax,
+                s=60,
+                edgecolor="k",
+                lw=0.4,
+            )
             if _log_range(manifest, px):
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

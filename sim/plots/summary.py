@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
 from ..io.store import save_figure  # noqa: E402
 
 
@@ -24,11 +25,23 @@ __all__ = ["plot_run", "PHENOTYPE_COLORS", "CYTOKINE_LABELS"]
 
 PHENOTYPE_COLORS = {"M0": "#7f7f7f", "M1": "#d62728", "M2": "#1f77b4"}
 CYTOKINE_LABELS = {
-    "tnf": "TNF-α", "il1b": "IL-1β", "il6": "IL-6", "il8": "IL-8",
-    "il10": "IL-10", "tgfb": "TGF-β", "chemo": "chemoattractant", "mmp": "MMP",
+    "tnf": "TNF-α",
+    "il1b": "IL-1β",
+    "il6": "IL-6",
+    "il8": "IL-8",
+    "il10": "IL-10",
+    "tgfb": "TGF-β",
+    "chemo": "chemoattractant",
+    "mmp": "MMP",
 }
-_CYTO_COLORS = {"tnf": "#d62728", "il1b": "#ff7f0e", "il6": "#e377c2", "il8": "#8c564b",
-                "il10": "#1f77b4", "tgfb": "#17becf"}
+_CYTO_COLORS = {
+    "tnf": "#d62728",
+    "il1b": "#ff7f0e",
+    "il6": "#e377c2",
+    "il8": "#8c564b",
+    "il10": "#1f77b4",
+    "tgfb": "#17becf",
+}
 
 
 def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Path:

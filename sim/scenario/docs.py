@@ -53,13 +53,25 @@ def _rows(model: BaseModel, prefix: str):
         if status == "calibrated":
             lo, hi = extra["x-prior"]
             note = f"prior {lo:g}–{hi:g}" + (f"; {note}" if note else "")
-        bounds = [f"{op} {getattr(m, attr):g}" for m in info.metadata
-                  for attr, op in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")) if hasattr(m, attr)]
+        bounds = [
+            f"{op} {getattr(m, attr):g}"
+            for m in info.metadata
+            for attr, op in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
+            if hasattr(m, attr)
+        ]
         desc = (info.description or "").replace("|", "\\|")
         if isinstance(value, Enum):
             desc += " One of: " + ", ".join(f"`{e.value}`" for e in type(value)) + "."
-        yield ("key", path, _fmt(value), extra.get("x-unit", ""), ", ".join(bounds), status,
-               note.replace("|", "\\|"), desc)
+        yield (
+            "key",
+            path,
+            _fmt(value),
+            extra.get("x-unit", ""),
+            ", ".join(bounds),
+            status,
+            note.replace("|", "\\|"),
+            desc,
+        )
 
 
 def render_markdown() -> str:
@@ -83,8 +95,9 @@ def main() -> None:
     docs = Path(__file__).resolve().parents[2] / "docs"
     docs.mkdir(exist_ok=True)
     (docs / "scenario.md").write_text(render_markdown(), encoding="utf-8")
-    (docs / "scenario.schema.json").write_text(json.dumps(Scenario.model_json_schema(), indent=2) + "\n",
-                                               encoding="utf-8")
+    (docs / "scenario.schema.json").write_text(
+        json.dumps(Scenario.model_json_schema(), indent=2) + "\n", encoding="utf-8"
+    )
     print(f"wrote {docs / 'scenario.md'} and {docs / 'scenario.schema.json'}")
 
 

@@ -88,16 +88,33 @@ def _problems(err: ValidationError, index: Mapping[str, int], prefix: str = "") 
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see docs/scenario.md for the keys)"
-        elif ("input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict)
-              and "(got " not in msg):
+        elif "input" in e and e["type"] not in ("missing",) and not isinstance(e["input"], dict) and "(got " not in msg:
             msg = f"{msg} (got {_shown(e['input'])})"
         out.append(Problem(path, msg, _line_for(path, index)))
     return out
 
 
 #: Members of unions that pydantic puts into error locations ("….normal.mean", "….value.str"); no key is named so.
-_UNION_TAGS = frozenset({"fixed", "uniform", "loguniform", "normal", "lognormal", "categorical", "factorial", "lhs",
-                         "sobol", "str", "float", "int", "bool", "constrained-float", "constrained-int", "list[...]"})
+_UNION_TAGS = frozenset(
+    {
+        "fixed",
+        "uniform",
+        "loguniform",
+        "normal",
+        "lognormal",
+        "categorical",
+        "factorial",
+        "lhs",
+        "sobol",
+        "str",
+        "float",
+        "int",
+        "bool",
+        "constrained-float",
+        "constrained-int",
+        "list[...]",
+    }
+)
 
 
 def _is_union_tag(part: str) -> bool:
@@ -152,12 +169,21 @@ def read_input_text(path: Path) -> str:
         if path.is_dir():
             raise ScenarioError(source, [Problem("", "is a directory, expected a TOML file")])
         if not path.is_file():
-            raise ScenarioError(source, [Problem("", "is not a regular file (a device, pipe or socket); expected a "
-                                                 "TOML file")])
+            raise ScenarioError(
+                source, [Problem("", "is not a regular file (a device, pipe or socket); expected a TOML file")]
+            )
         size = path.stat().st_size
         if size > cap:
-            raise ScenarioError(source, [Problem("", f"file is {size} bytes, above the limit of {cap} bytes for an "
-                                                 "input file (raise it with DISCSIM_MAX_INPUT_BYTES)")])
+            raise ScenarioError(
+                source,
+                [
+                    Problem(
+                        "",
+                        f"file is {size} bytes, above the limit of {cap} bytes for an "
+                        "input file (raise it with DISCSIM_MAX_INPUT_BYTES)",
+                    )
+                ],
+            )
         with path.open("rb") as fh:
             raw = fh.read(cap + 1)
     except OSError as exc:
@@ -180,7 +206,9 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, [Problem("", f"not valid TOML: {exc}", getattr(exc, "lineno", None))]) from None
     except RecursionError:
-        raise ScenarioError(source, [Problem("", f"tables or arrays nested deeper than {MAX_NESTING} levels")]) from None
+        raise ScenarioError(
+            source, [Problem("", f"tables or arrays nested deeper than {MAX_NESTING} levels")]
+        ) from None
     except ValueError as exc:  # an integer of thousands of digits
         why = "a number with more than 4300 digits" if "digits" in str(exc) else str(exc)
         raise ScenarioError(source, [Problem("", f"not valid TOML: {why}")]) from None
@@ -223,8 +251,17 @@ def _with_parameter_set(data: dict[str, Any], path: Path, text: str) -> dict[str
     if not isinstance(ref, str) or not ref.strip():
         raise ScenarioError(str(path), [Problem("parameter_set", f"must be a file path (got {ref!r})", line)])
     if len(ref) > 1000 or "\0" in ref:
-        raise ScenarioError(str(path), [Problem("parameter_set", f"not a usable file path ({len(ref)} characters"
-                                                f"{', holds a NUL character' if chr(0) in ref else ''})", line)])
+        raise ScenarioError(
+            str(path),
+            [
+                Problem(
+                    "parameter_set",
+                    f"not a usable file path ({len(ref)} characters"
+                    f"{', holds a NUL character' if chr(0) in ref else ''})",
+                    line,
+                )
+            ],
+        )
     set_path = (Path(ref) if Path(ref).is_absolute() else path.parent / ref).absolute()
     try:
         pset, ptext = _read_toml(set_path)
@@ -234,7 +271,9 @@ def _with_parameter_set(data: dict[str, Any], path: Path, text: str) -> dict[str
         ) from None
     index = _line_index(ptext)
     problems = [
-        Problem(k, "a parameter set may only hold parameters.* keys", _line_for(k, index)) for k in pset if k != "parameters"
+        Problem(k, "a parameter set may only hold parameters.* keys", _line_for(k, index))
+        for k in pset
+        if k != "parameters"
     ]
     if not isinstance(pset.get("parameters", {}), dict):
         problems.append(Problem("parameters", "must be a table", index.get("parameters")))
@@ -256,7 +295,9 @@ def _with_parameter_set(data: dict[str, Any], path: Path, text: str) -> dict[str
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in top.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+        )
     return out
 
 

@@ -21,7 +21,7 @@ class Scenario(_Strict):
     parameter_set: str | None = Field(
         None,
         description="Path (relative to the scenario file) of a parameter-set TOML whose `parameters.*` values apply "
-        "beneath this file's own [parameters] (which win), e.g. \"../calibration/calibrated.toml\". Resolved when "
+        'beneath this file\'s own [parameters] (which win), e.g. "../calibration/calibrated.toml". Resolved when '
         "the file is loaded; kept here as provenance.",
         max_length=1000,
     )

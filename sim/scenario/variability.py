@@ -26,8 +26,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model,
 from .schema import HerniationType, HerniationTypeName, Patient, whole_days
 
 __all__ = [
-    "Fixed", "Uniform", "LogUniform", "Normal", "LogNormal", "Categorical",
-    "Distribution", "Breach", "PatientVariability", "CohortSpec", "field_bounds",
+    "Fixed",
+    "Uniform",
+    "LogUniform",
+    "Normal",
+    "LogNormal",
+    "Categorical",
+    "Distribution",
+    "Breach",
+    "PatientVariability",
+    "CohortSpec",
+    "field_bounds",
 ]
 
 
@@ -118,8 +127,12 @@ class LogNormal(_Continuous):
 
     dist: Literal["lognormal"]
     median: float = Field(gt=0, le=_BIG)
-    gsd: float = Field(ge=1, le=100, description="Geometric SD (at most 100: ×/÷ 100 per SD already spans "
-                       "four orders of magnitude in 68 % of draws).")
+    gsd: float = Field(
+        ge=1,
+        le=100,
+        description="Geometric SD (at most 100: ×/÷ 100 per SD already spans "
+        "four orders of magnitude in 68 % of draws).",
+    )
 
     def draw(self, rng: np.random.Generator) -> float:
         return self._clip(self.median * math.exp(math.log(self.gsd) * rng.standard_normal()))
@@ -150,9 +163,7 @@ class Categorical(_Strict):
         return labels[int(rng.choice(len(labels), p=p / p.sum()))]
 
 
-Distribution = Annotated[
-    Union[Fixed, Uniform, LogUniform, Normal, LogNormal, Categorical], Field(discriminator="dist")
-]
+Distribution = Annotated[Union[Fixed, Uniform, LogUniform, Normal, LogNormal, Categorical], Field(discriminator="dist")]
 NumericDistribution = Annotated[Union[Fixed, Uniform, LogUniform, Normal, LogNormal], Field(discriminator="dist")]
 TypeDistribution = Annotated[Union[Fixed, Categorical], Field(discriminator="dist")]
 
@@ -184,7 +195,9 @@ def _check_numeric(dist: Any, model: type[BaseModel], name: str) -> None:
         return
     if isinstance(dist, Uniform):  # also LogUniform: fixed support, not clipped
         if dist.low < lo or dist.high > hi or (dist.low == lo and not lo_inc) or (dist.high == hi and not hi_inc):
-            raise ValueError(f"range [{dist.low:g}, {dist.high:g}] outside the allowed range [{lo:g}, {hi:g}] of {name}")
+            raise ValueError(
+                f"range [{dist.low:g}, {dist.high:g}] outside the allowed range [{lo:g}, {hi:g}] of {name}"
+            )
         return
     # normal / lognormal: clipped, so only explicit low/high must lie inside the bounds
     for what, v in (("low", dist.low), ("high", dist.high)):
@@ -233,9 +246,11 @@ def _patient_variability_fields(*, with_type: bool = True) -> dict[str, Any]:
             kind: Any = Annotated[TypeDistribution | None, AfterValidator(_check_type_labels)]
         else:
             kind = Annotated[NumericDistribution | None, _numeric_checker(Patient, name)]
-        desc = (f"Distribution of patient.{name} across the cohort (unset: the [patient] value for everyone)."
-                if with_type else
-                f"Distribution of patient.{name} for patients of this type (unset: the [cohort.patient] one).")
+        desc = (
+            f"Distribution of patient.{name} across the cohort (unset: the [patient] value for everyone)."
+            if with_type
+            else f"Distribution of patient.{name} for patients of this type (unset: the [cohort.patient] one)."
+        )
         if info.description:
             desc += f" {info.description}"
         fields[name] = (kind, Field(None, description=desc))
@@ -293,11 +308,14 @@ class CohortSpec(_Strict):
 
     patients: int = Field(100, ge=1, le=1_000_000, description="Default number of patients (CLI --patients wins).")
     seed: int | None = Field(
-        None, ge=0, description="Root seed of the cohort (unset: simulation.seed). Patient k derives its seeds "
+        None,
+        ge=0,
+        description="Root seed of the cohort (unset: simulation.seed). Patient k derives its seeds "
         "from SeedSequence(seed, spawn_key=(k,)), whatever N, worker count or order.",
     )
-    days: float | None = Field(None, ge=1, le=3650, description="Simulated days per patient, a whole number "
-                               "(unset: simulation.days).")
+    days: float | None = Field(
+        None, ge=1, le=3650, description="Simulated days per patient, a whole number (unset: simulation.days)."
+    )
     sample_day: Annotated[NumericDistribution, AfterValidator(_non_negative_day)] = Field(
         default_factory=lambda: Uniform(dist="uniform", low=42.0, high=84.0),
         description="Day of the tissue sample (surgery), rounded to a whole day; default uniform 42-84 "
@@ -322,12 +340,15 @@ class CohortSpec(_Strict):
         problems = []
         typed_rim = self.rim_exposure_by_type or self.breach
         if self.patient.rim_exposure is not None and typed_rim:
-            problems.append("give rim exposure either as patient.rim_exposure or per type "
-                            "(rim_exposure_by_type / breach), not both")
+            problems.append(
+                "give rim exposure either as patient.rim_exposure or per type (rim_exposure_by_type / breach), not both"
+            )
         for htype, dists in self.by_type.items():
             if dists.rim_exposure is not None and typed_rim:
-                problems.append(f"by_type.{htype.value}.rim_exposure: give rim exposure per type either there or in "
-                                "rim_exposure_by_type / breach, not both")
+                problems.append(
+                    f"by_type.{htype.value}.rim_exposure: give rim exposure per type either there or in "
+                    "rim_exposure_by_type / breach, not both"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

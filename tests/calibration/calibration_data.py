@@ -24,14 +24,26 @@ def synthetic_cohort(n: int = 40, days: int = 400, seed: int = 1) -> tuple[pd.Da
     htype = [TYPES[i % len(TYPES)] for i in range(n)]
     reduction_1y = np.linspace(0.0, 0.99, n)  # known: regression iff ≥ 0.30, resolution iff ≥ 0.90
     entry = np.full(n, 56)
-    patients = pd.DataFrame({
-        "patient": np.arange(n), "seed": np.arange(n) + 100, "herniation_type": htype, "sample_day": entry,
-        "pain_vas_sample": vas, "tnf_sample": vas**3, "il10_sample": -vas, "il1b_sample": rng.normal(size=n),
-        "il6_sample": vas + rng.normal(0, 1, n), "il8_sample": vas, "tgfb_sample": rng.normal(size=n),
-        "ifng": rng.normal(size=n), "il4": rng.normal(size=n),
-        "cd68_per_cm2_sample": np.tile([5.0, 50.0, 500.0, 9.99], n // 4 + 1)[:n],
-        "m1_fraction_sample": 0.5, "status": "ok",
-    })
+    patients = pd.DataFrame(
+        {
+            "patient": np.arange(n),
+            "seed": np.arange(n) + 100,
+            "herniation_type": htype,
+            "sample_day": entry,
+            "pain_vas_sample": vas,
+            "tnf_sample": vas**3,
+            "il10_sample": -vas,
+            "il1b_sample": rng.normal(size=n),
+            "il6_sample": vas + rng.normal(0, 1, n),
+            "il8_sample": vas,
+            "tgfb_sample": rng.normal(size=n),
+            "ifng": rng.normal(size=n),
+            "il4": rng.normal(size=n),
+            "cd68_per_cm2_sample": np.tile([5.0, 50.0, 500.0, 9.99], n // 4 + 1)[:n],
+            "m1_fraction_sample": 0.5,
+            "status": "ok",
+        }
+    )
     day = np.arange(days + 1)
     rows = []
     for i in range(n):
@@ -42,8 +54,19 @@ def synthetic_cohort(n: int = 40, days: int = 400, seed: int = 1) -> tuple[pd.Da
         m1 = np.clip(10 - np.abs(day - 7), 0, None).astype(int)
         m2 = np.clip(10 - np.abs(day - 14), 0, None).astype(int)
         n_m0 = np.clip(50 - 5 * np.abs(day - 10), 0, None).astype(int)
-        rows.append(pd.DataFrame({"patient": i, "day": day.astype(float), "pain_vas": pain, "volume_fraction": vf,
-                                  "n_m0": n_m0, "n_m1": m1, "n_m2": m2}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "patient": i,
+                    "day": day.astype(float),
+                    "pain_vas": pain,
+                    "volume_fraction": vf,
+                    "n_m0": n_m0,
+                    "n_m1": m1,
+                    "n_m2": m2,
+                }
+            )
+        )
     return patients, pd.concat(rows, ignore_index=True)
 
 

@@ -9,7 +9,12 @@ import pytest
 pytest.importorskip("pyabc")
 
 from sim.calibration.abc import (  # noqa: E402
-    NAN_PENALTY, AbcSettings, CalibrationError, TargetDistance, read_calibrated, run_abc,
+    NAN_PENALTY,
+    AbcSettings,
+    CalibrationError,
+    TargetDistance,
+    read_calibrated,
+    run_abc,
 )
 from sim.calibration.targets import calibrated_parameters  # noqa: E402
 from sim.scenario import Scenario, with_overrides  # noqa: E402
@@ -18,11 +23,29 @@ PARAMS = ["parameters.pain.compression_weight", "parameters.pain.resolution_per_
 
 
 def test_target_distance():
-    spec = pd.DataFrame([
-        {"stat_key": "a", "target_id": "A", "value": 10.0, "lo": 8.0, "hi": 12.0, "scale": 2.0, "kind": "value"},
-        {"stat_key": "b[1]", "target_id": "B", "value": 1.0, "lo": 0.1, "hi": 1.0, "scale": 0.2, "kind": "interval"},
-        {"stat_key": "b[2]", "target_id": "B", "value": 1.0, "lo": 0.1, "hi": 1.0, "scale": 0.2, "kind": "interval"},
-    ])
+    spec = pd.DataFrame(
+        [
+            {"stat_key": "a", "target_id": "A", "value": 10.0, "lo": 8.0, "hi": 12.0, "scale": 2.0, "kind": "value"},
+            {
+                "stat_key": "b[1]",
+                "target_id": "B",
+                "value": 1.0,
+                "lo": 0.1,
+                "hi": 1.0,
+                "scale": 0.2,
+                "kind": "interval",
+            },
+            {
+                "stat_key": "b[2]",
+                "target_id": "B",
+                "value": 1.0,
+                "lo": 0.1,
+                "hi": 1.0,
+                "scale": 0.2,
+                "kind": "interval",
+            },
+        ]
+    )
     d = TargetDistance(spec)
     assert d({"a": 10.0, "b[1]": 0.5, "b[2]": 0.9}) == 0.0
     # a: z = 1 ; b: z = (0.1 - (-0.1)) / 0.2 = 1 for one of two items -> mean z² = 0.5
@@ -59,8 +82,15 @@ def test_abc_tiny_end_to_end_and_resume(tmp_path):
     text = (out / "calibrated.toml").read_text()
     assert "# git:" in text and "# budget: 2 populations x 6 particles" in text
     with_overrides(scen, cal)  # the file applies to a scenario
-    for f in ("report.md", "fig_targets.png", "fig_posterior.png", "fig_associations.png", "budget.json",
-              "populations.parquet", "posterior_statistics.csv"):
+    for f in (
+        "report.md",
+        "fig_targets.png",
+        "fig_posterior.png",
+        "fig_associations.png",
+        "budget.json",
+        "populations.parquet",
+        "posterior_statistics.csv",
+    ):
         assert (out / f).is_file(), f
     stats = pd.read_csv(out / "posterior_statistics.csv")
     assert np.isfinite(stats["sim_mean"]).any()
@@ -101,19 +131,38 @@ def test_weights_are_checked_and_recorded(tmp_path):
     from sim.cli import app
 
     scen = with_overrides(Scenario(name="coarse"), {"geometry.dx_um": 500.0})
-    bad = AbcSettings(params=PARAMS, patients=2, days=20, population_size=2, populations=1,
-                      weights={"sciatica_trial_leg_vas_itt_typo": 2.0})
+    bad = AbcSettings(
+        params=PARAMS,
+        patients=2,
+        days=20,
+        population_size=2,
+        populations=1,
+        weights={"sciatica_trial_leg_vas_itt_typo": 2.0},
+    )
     with pytest.raises(CalibrationError, match="sciatica_trial_leg_vas_itt_typo.*not a target"):
         run_abc(scen, tmp_path / "a", bad)
     assert not (tmp_path / "a").exists()  # nothing written
-    neg = AbcSettings(params=PARAMS, patients=2, days=20, population_size=2, populations=1,
-                      weights={"mouse_puncture_macrophage_peak": -1.0})
+    neg = AbcSettings(
+        params=PARAMS,
+        patients=2,
+        days=20,
+        population_size=2,
+        populations=1,
+        weights={"mouse_puncture_macrophage_peak": -1.0},
+    )
     with pytest.raises(CalibrationError, match="≥ 0"):
         run_abc(scen, tmp_path / "b", neg)
     r = CliRunner()
     res = r.invoke(app, ["calibrate", "scenarios/default.toml", "--out", str(tmp_path / "c"), "--weight", "abc"])
     assert res.exit_code == 2 and "TARGET_ID=NUMBER" in res.output
-    ok = AbcSettings(params=PARAMS, patients=2, days=20, population_size=3, populations=1, seed=2,
-                     weights={"mouse_puncture_macrophage_peak": 2.5})
+    ok = AbcSettings(
+        params=PARAMS,
+        patients=2,
+        days=20,
+        population_size=3,
+        populations=1,
+        seed=2,
+        weights={"mouse_puncture_macrophage_peak": 2.5},
+    )
     run_abc(scen, tmp_path / "d", ok)
     assert "mouse_puncture_macrophage_peak × 2.5" in (tmp_path / "d" / "report.md").read_text()

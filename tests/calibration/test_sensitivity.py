@@ -45,8 +45,22 @@ def test_morris_end_to_end_cli(tmp_path):
     scen = tmp_path / "coarse.toml"
     scen.write_text('name = "coarse"\n[geometry]\ndx_um = 500\n')
     out = tmp_path / "sa"
-    args = ["sensitivity", str(scen), "--method", "morris", "--params", ",".join(PARAMS), "--n", "2",
-            "--patients-per-point", "1", "--days", "20", "--out", str(out)]
+    args = [
+        "sensitivity",
+        str(scen),
+        "--method",
+        "morris",
+        "--params",
+        ",".join(PARAMS),
+        "--n",
+        "2",
+        "--patients-per-point",
+        "1",
+        "--days",
+        "20",
+        "--out",
+        str(out),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     idx = pd.read_csv(out / "indices.csv")
@@ -67,8 +81,16 @@ def test_sensitivity_bad_inputs_exit_2(tmp_path):
     scen.write_text('name = "s"\n')
     r = CliRunner()
     assert r.invoke(app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--method", "fast"]).exit_code == 2
-    assert r.invoke(app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--params", "parameters.nope"]).exit_code == 2
-    assert r.invoke(app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--method", "sobol", "--n", "6"]).exit_code == 2
+    assert (
+        r.invoke(app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--params", "parameters.nope"]).exit_code
+        == 2
+    )
+    assert (
+        r.invoke(
+            app, ["sensitivity", str(scen), "--out", str(tmp_path / "o"), "--method", "sobol", "--n", "6"]
+        ).exit_code
+        == 2
+    )
     assert r.invoke(app, ["sensitivity", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]).exit_code == 2
 
 
@@ -78,8 +100,13 @@ def test_morris_labels_sit_on_no_other_point_and_no_other_label():
     from sim.calibration.sensitivity import _place_labels
 
     xs, ys = [0.458, 0.274, 0.165, 0.097, 0.054], [0.456, 0.457, 0.229, 0.146, 0.104]
-    labels = ["recruitment.monocyte_influx_per_site_per_day", "tissue.mmp_degradation_per_day", "lifespan.m2_days",
-              "polarization.m1_to_m2_per_day", "phagocytosis.volume_um3_per_h"]
+    labels = [
+        "recruitment.monocyte_influx_per_site_per_day",
+        "tissue.mmp_degradation_per_day",
+        "lifespan.m2_days",
+        "polarization.m1_to_m2_per_day",
+        "phagocytosis.volume_um3_per_h",
+    ]
     lim = 0.527
     out = _place_labels(xs, ys, labels, lim)
     char_w, text_h = 0.012 * lim, 0.03 * lim
@@ -93,5 +120,5 @@ def test_morris_labels_sit_on_no_other_point_and_no_other_label():
             if (px, py) != own:
                 assert not (x0 <= px <= x1 and y0 - 0.01 * lim <= py <= y1), (own, (px, py))
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not (a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]), (a[4], b[4])

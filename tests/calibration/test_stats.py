@@ -4,13 +4,19 @@ import math
 
 import numpy as np
 import pytest
+from calibration_data import synthetic_cohort
 
 from sim.calibration.stats import (
-    CohortError, StatsConfig, cohort_from_frames, compute_statistics, fit_exponential_course,
-    exponential_course, reproduced, spearman_bootstrap, wilson_interval,
+    CohortError,
+    StatsConfig,
+    cohort_from_frames,
+    compute_statistics,
+    exponential_course,
+    fit_exponential_course,
+    reproduced,
+    spearman_bootstrap,
+    wilson_interval,
 )
-
-from calibration_data import synthetic_cohort
 
 
 def test_spearman_bootstrap_known_answers():
@@ -74,8 +80,11 @@ def test_regression_and_resolution_by_type(stats):
     p, _ = synthetic_cohort()
     red = np.linspace(0.0, 0.99, len(p))
     r = stats.resorption.set_index("group")
-    for group, types in {"bulging": ["bulging"], "sequestration": ["sequestration"],
-                         "extrusion": ["subligamentous_extrusion", "transligamentous_extrusion"]}.items():
+    for group, types in {
+        "bulging": ["bulging"],
+        "sequestration": ["sequestration"],
+        "extrusion": ["subligamentous_extrusion", "transligamentous_extrusion"],
+    }.items():
         sel = p["herniation_type"].isin(types).to_numpy()
         assert r.loc[group, "n"] == sel.sum()
         assert r.loc[group, "regression"] == pytest.approx((red[sel] >= 0.30).mean())

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from sim.calibration.targets import (
-    TARGETS_FILE, TargetsError, calibrated_parameters, load_targets, parameter_prior, parameters_citing,
+    TARGETS_FILE,
+    TargetsError,
+    calibrated_parameters,
+    load_targets,
+    parameter_prior,
+    parameters_citing,
 )
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "science" / "calibration_targets.toml"

@@ -4,9 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+from calibration_data import synthetic_cohort, write_cohort_dir
 from typer.testing import CliRunner
 
-from calibration_data import synthetic_cohort, write_cohort_dir
 from sim.cli import app
 
 runner = CliRunner()
@@ -28,8 +28,15 @@ def test_validate_synthetic_cohort(tmp_path):
     assert rows.loc["sciatica_trial_leg_vas_exponential_fit[tau]", "simulated"] == pytest.approx(8.0, rel=1e-3)
     assert rows.loc["sciatica_trial_leg_vas_exponential_fit[tau]", "status"] == "inside"
     assert rows.loc["rat_puncture_m1_m2_timecourse[M2 peak day]", "status"] == "inside"  # day 14
-    assert set(table["status"]) <= {"inside", "consistent", "outside", "reproduced", "not reproduced",
-                                    "undetermined", "not simulated"}
+    assert set(table["status"]) <= {
+        "inside",
+        "consistent",
+        "outside",
+        "reproduced",
+        "not reproduced",
+        "undetermined",
+        "not simulated",
+    }
     # every calibrate/check target of the file appears
     from sim.calibration.targets import load_targets
 
@@ -77,8 +84,9 @@ def test_validate_real_cohort(tmp_path):
     scen = tmp_path / "coarse.toml"
     scen.write_text(src + "\n[geometry]\ndx_um = 500\n" if "[geometry]" not in src else src)
     out = tmp_path / "coh"
-    res = runner.invoke(app, ["cohort", str(scen), "--patients", "4", "--days", "20", "--workers", "0",
-                              "--out", str(out), "--no-plot"])
+    res = runner.invoke(
+        app, ["cohort", str(scen), "--patients", "4", "--days", "20", "--workers", "0", "--out", str(out), "--no-plot"]
+    )
     assert res.exit_code == 0, res.output[-500:]
     assert json.loads((out / "manifest.json").read_text())["kind"] == "cohort"
     res = runner.invoke(app, ["validate", str(out), "--bootstrap", "200"])

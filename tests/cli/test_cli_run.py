@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def discsim(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,18 @@ def test_run_writes_documented_outputs(run_dir):
     ts = pd.read_parquet(run_dir / "timeseries.parquet")
     assert list(ts.columns) == list(OBSERVABLES)
     assert list(ts.day) == list(range(13))
-    for col in ("pain_vas", "herniation_volume_mm3", "volume_fraction", "n_m0", "n_m1", "n_m2", "cd68_per_cm2",
-                "tnf_fragment_pg_ml", "tnf_root_pg_ml", "il10_fragment_pg_ml"):
+    for col in (
+        "pain_vas",
+        "herniation_volume_mm3",
+        "volume_fraction",
+        "n_m0",
+        "n_m1",
+        "n_m2",
+        "cd68_per_cm2",
+        "tnf_fragment_pg_ml",
+        "tnf_root_pg_ml",
+        "il10_fragment_pg_ml",
+    ):
         assert col in ts
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["kind"] == "run" and manifest["seed"] == 3

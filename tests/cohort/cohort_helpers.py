@@ -34,7 +34,6 @@ rim_exposure = 0.4
 """
 
 
-
 def square(payload: dict) -> pd.DataFrame:
     """Fails when asked; with ``flaky_dir`` fails the first attempt only (a marker file remembers it)."""
     if payload.get("fail"):

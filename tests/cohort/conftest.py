@@ -3,12 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from cohort_helpers import SMALL_COHORT
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "cohort"
-
 
 
 @pytest.fixture

@@ -21,12 +21,38 @@ runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 
 PATIENT_COLUMNS = [
-    "patient", "seed", "status", "error", "herniation_type", "herniation_volume_mm3", "rim_exposure",
-    "inflammatory_propensity", "ifng_pg_ml", "il4_pg_ml", "il10_background_pg_ml", "nerve_sensitivity",
-    "disc_cell_activity", "breach", "sample_day", "pain_vas_sample", "tnf_sample", "il1b_sample", "il6_sample",
-    "il8_sample", "il10_sample", "tgfb_sample", "cd68_per_cm2_sample", "m1_fraction_sample", "ifng_sample",
-    "il4_sample", "volume_fraction_sample", "pain_vas_d14", "volume_fraction_d365", "volume_fraction_end",
-    "peak_m1", "peak_m2",
+    "patient",
+    "seed",
+    "status",
+    "error",
+    "herniation_type",
+    "herniation_volume_mm3",
+    "rim_exposure",
+    "inflammatory_propensity",
+    "ifng_pg_ml",
+    "il4_pg_ml",
+    "il10_background_pg_ml",
+    "nerve_sensitivity",
+    "disc_cell_activity",
+    "breach",
+    "sample_day",
+    "pain_vas_sample",
+    "tnf_sample",
+    "il1b_sample",
+    "il6_sample",
+    "il8_sample",
+    "il10_sample",
+    "tgfb_sample",
+    "cd68_per_cm2_sample",
+    "m1_fraction_sample",
+    "ifng_sample",
+    "il4_sample",
+    "volume_fraction_sample",
+    "pain_vas_d14",
+    "volume_fraction_d365",
+    "volume_fraction_end",
+    "peak_m1",
+    "peak_m2",
 ]
 
 
@@ -107,11 +133,22 @@ def test_interrupted_cohort_resumes_to_identical_results(full_run, tmp_path):
     """Ctrl-C a real `discsim cohort` process mid-run, rerun it, compare with the uninterrupted run."""
     scen, out = full_run
     target = tmp_path / "interrupted"
-    cmd = [str(Path(sys.executable).parent / "discsim"), "cohort", str(scen), "--patients", "6", "--out", str(target),
-           "--workers", "1", "--no-plot"]
+    cmd = [
+        str(Path(sys.executable).parent / "discsim"),
+        "cohort",
+        str(scen),
+        "--patients",
+        "6",
+        "--out",
+        str(target),
+        "--workers",
+        "1",
+        "--no-plot",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     parts = target / "parts"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cohort_helpers import SMALL_COHORT
 
 from sim.cohort.draw import draw_cohort, draw_patient
 from sim.scenario import ScenarioError, parse_scenario, with_overrides
 from sim.scenario.schema import Patient
 from sim.scenario.variability import field_bounds
-
-from cohort_helpers import SMALL_COHORT
 
 
 @pytest.fixture
@@ -83,9 +82,15 @@ typo_key = { dist = "fixed", value = 1 }
         parse_scenario(text)
     # a problem inside a distribution is named down to its parameter ("...herniation_volume_mm3.median")
     paths = {".".join(p.path.split(".")[:3]): p for p in err.value.problems}
-    for path in ("cohort.patients", "cohort.sample_day", "cohort.patient.herniation_type",
-                 "cohort.patient.herniation_volume_mm3", "cohort.patient.ifng_pg_ml",
-                 "cohort.patient.nerve_sensitivity", "cohort.patient.typo_key"):
+    for path in (
+        "cohort.patients",
+        "cohort.sample_day",
+        "cohort.patient.herniation_type",
+        "cohort.patient.herniation_volume_mm3",
+        "cohort.patient.ifng_pg_ml",
+        "cohort.patient.nerve_sensitivity",
+        "cohort.patient.typo_key",
+    ):
         assert path in paths, (path, [str(p) for p in err.value.problems])
         assert paths[path].line is not None
     assert "lognormal" not in " ".join(p.path for p in err.value.problems)  # no union tags in the paths
@@ -94,9 +99,12 @@ typo_key = { dist = "fixed", value = 1 }
 
 def test_by_type_distributions_replace_the_general_ones_for_that_type_only(scen):
     """[cohort.by_type.protrusion] wins over [cohort.patient] for protrusions only; everything else is unchanged."""
-    typed = parse_scenario(SMALL_COHORT.replace("[cohort.breach]", 'dehydration_fraction = { dist = "fixed", value = 0.05 }\n'
-                                                "[cohort.breach]")
-                           + '[cohort.by_type.protrusion]\ndehydration_fraction = { dist = "fixed", value = 0.3 }\n')
+    typed = parse_scenario(
+        SMALL_COHORT.replace(
+            "[cohort.breach]", 'dehydration_fraction = { dist = "fixed", value = 0.05 }\n[cohort.breach]'
+        )
+        + '[cohort.by_type.protrusion]\ndehydration_fraction = { dist = "fixed", value = 0.3 }\n'
+    )
     pts = draw_cohort(typed, 40)
     base = draw_cohort(scen, 40)
     kinds = {p.effects["herniation_type"] for p in pts}
@@ -111,13 +119,16 @@ def test_by_type_distributions_replace_the_general_ones_for_that_type_only(scen)
 
 
 def test_by_type_section_is_validated_with_paths():
-    bad = SMALL_COHORT + """
+    bad = (
+        SMALL_COHORT
+        + """
 [cohort.by_type.protrusio]
 dehydration_fraction = { dist = "fixed", value = 0.3 }
 [cohort.by_type.sequestration]
 herniation_type = { dist = "fixed", value = "bulging" }
 dehydration_fraction = { dist = "uniform", low = 0.1, high = 1.5 }
 """
+    )
     with pytest.raises(ScenarioError) as err:
         parse_scenario(bad)
     text = "\n".join(str(p) for p in err.value.problems)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import cohort_helpers
 import pandas as pd
 
 from sim.cohort.executor import Task, error_path, part_path, read_error, run_tasks
-
-import cohort_helpers
 
 
 def _tasks(n, extra=None):

@@ -20,8 +20,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "cohort"
 @pytest.fixture(scope="module")
 def factorial_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "factorial"
-    res = runner.invoke(app, ["sweep", str(DATA / "sweep_factorial.toml"), "--out", str(out), "--workers", "2",
-                              "--no-plot"])
+    res = runner.invoke(
+        app, ["sweep", str(DATA / "sweep_factorial.toml"), "--out", str(out), "--workers", "2", "--no-plot"]
+    )
     assert res.exit_code == 0, res.output
     return out
 
@@ -31,11 +32,21 @@ def test_factorial_sweep_outputs(factorial_run):
     gain, kind = "parameters.pain.il10_resolution_gain", "patient.herniation_type"
     points = pd.read_parquet(out / "points.parquet")
     assert len(points) == 4
-    assert sorted(zip(points[gain], points[kind])) == [(0.0, "protrusion"), (0.0, "sequestration"),
-                                                        (8.0, "protrusion"), (8.0, "sequestration")]
+    assert sorted(zip(points[gain], points[kind])) == [
+        (0.0, "protrusion"),
+        (0.0, "sequestration"),
+        (8.0, "protrusion"),
+        (8.0, "sequestration"),
+    ]
     assert (points["n_ok"] == 2).all()
-    for col in ("pain_vas_d14_mean", "pain_vas_d14_sd", "pain_vas_d14_q50", "volume_fraction_end_q95",
-                "peak_m1_mean", "peak_m2_mean"):
+    for col in (
+        "pain_vas_d14_mean",
+        "pain_vas_d14_sd",
+        "pain_vas_d14_q50",
+        "volume_fraction_end_q95",
+        "peak_m1_mean",
+        "peak_m2_mean",
+    ):
         assert col in points and points[col].notna().all(), col
     runs = pd.read_parquet(out / "runs.parquet")
     assert list(runs.columns[:5]) == ["point", "replicate", "seed", gain, kind]
@@ -77,8 +88,14 @@ def test_lhs_sweep_runs_and_covers_the_ranges(tmp_path):
 
 
 def test_designs_are_stratified_and_reproducible():
-    lhs = LatinHypercube.model_validate({"method": "lhs", "n": 8, "seed": 1, "parameters": {
-        "a": {"low": 0, "high": 1}, "b": {"low": 1, "high": 100, "scale": "log"}}})
+    lhs = LatinHypercube.model_validate(
+        {
+            "method": "lhs",
+            "n": 8,
+            "seed": 1,
+            "parameters": {"a": {"low": 0, "high": 1}, "b": {"low": 1, "high": 100, "scale": "log"}},
+        }
+    )
     pts = design_points(lhs)
     assert pts == design_points(lhs)
     a = np.array([p["a"] for p in pts])
@@ -94,19 +111,26 @@ def test_bad_sweep_lists_every_problem_and_writes_nothing(tmp_path):
     out = tmp_path / "never"
     res = runner.invoke(app, ["sweep", str(DATA / "sweep_bad.toml"), "--out", str(out)])
     assert res.exit_code == 2
-    for expected in ("replicates (line 4)", "colour (line 5)", "overrides.geometry.dx_mm (line 8)",
-                     "design.parameters.parameters.pain.tnf_wieght (line 14)", "unknown parameter path",
-                     "design.parameters.parameters.pain.il6_weight (line 15)"):
+    for expected in (
+        "replicates (line 4)",
+        "colour (line 5)",
+        "overrides.geometry.dx_mm (line 8)",
+        "design.parameters.parameters.pain.tnf_wieght (line 14)",
+        "unknown parameter path",
+        "design.parameters.parameters.pain.il6_weight (line 15)",
+    ):
         assert expected in res.output, (expected, res.output)
     assert not out.exists()
 
 
 def test_sweep_values_rejected_by_the_scenario(tmp_path):
     f = tmp_path / "s.toml"
-    f.write_text(f'base = "{DATA.parent.parent.parent / "scenarios" / "default.toml"}"\n'
-                 '[design]\nmethod = "factorial"\n[design.parameters]\n'
-                 '"parameters.pain.tnf_weight" = [1.0, -2.0]\n"patient.herniation_type" = ["protrusion", "hernia"]\n'
-                 '"cohort.patients" = [3]\n')
+    f.write_text(
+        f'base = "{DATA.parent.parent.parent / "scenarios" / "default.toml"}"\n'
+        '[design]\nmethod = "factorial"\n[design.parameters]\n'
+        '"parameters.pain.tnf_weight" = [1.0, -2.0]\n"patient.herniation_type" = ["protrusion", "hernia"]\n'
+        '"cohort.patients" = [3]\n'
+    )
     with pytest.raises(Exception) as err:
         load_sweep(f)
     text = str(err.value)

@@ -46,7 +46,7 @@ def gaussian_error(nd, dx, method, nsteps, *, k=0.0, D=1.0, sigma0=2.0, grow=2.0
 @pytest.mark.parametrize(
     "nd, dx, method, nsteps, kwargs",
     [
-        (2, 0.5, "explicit", 1, {}),        # sub-stepped automatically
+        (2, 0.5, "explicit", 1, {}),  # sub-stepped automatically
         (2, 0.5, "implicit", 100, {}),
         (3, 0.5, "explicit", 1, {"grow": 1.5, "halfwidth": 15.0}),
         (3, 0.5, "implicit", 40, {"grow": 1.5, "halfwidth": 15.0}),

@@ -93,8 +93,16 @@ def test_matches_reference_implementation(shape, method, dtype):
         g = float(rng.uniform(0, 2))
         names = tuple(f for f, b in zip(FACES, on) if b)
         u = u0.astype(dtype)
-        advance(u, D=D, decay=k, dx=dx, dt=dt, source=None if S is None else S.astype(dtype),
-                boundary=Dirichlet(g, faces=names, mask=mask), method=method)
+        advance(
+            u,
+            D=D,
+            decay=k,
+            dx=dx,
+            dt=dt,
+            source=None if S is None else S.astype(dtype),
+            boundary=Dirichlet(g, faces=names, mask=mask),
+            method=method,
+        )
         held = mask if mask is not None and mask.any() else None
         expected = ref(u0, D, k, dx, dt, S, on, g, held)
         rtol = 1e-12 if dtype == np.float64 else 2e-6
@@ -108,8 +116,7 @@ def test_mask_voxels_exactly_value(method, shape):
     u = rng.random(shape)
     mask = rng.random(shape) < 0.2
     src = rng.random(shape)
-    advance(u, D=30.0, decay=1e-3, dx=10.0, dt=120.0, source=src,
-            boundary=Dirichlet(0.75, mask=mask), method=method)
+    advance(u, D=30.0, decay=1e-3, dx=10.0, dt=120.0, source=src, boundary=Dirichlet(0.75, mask=mask), method=method)
     assert (u[mask] == 0.75).all()
     assert u.min() >= 0.0
 

@@ -4,8 +4,7 @@ import numba
 import numpy as np
 import pytest
 
-from sim.diffusion import Dirichlet, FieldSet, FieldSpec, advance
-from sim.diffusion import _solver
+from sim.diffusion import Dirichlet, FieldSet, FieldSpec, _solver, advance
 
 SPECS = {
     "tnf": FieldSpec(D=30.0, decay=6e-4),
@@ -41,8 +40,16 @@ def test_fieldset_equals_field_by_field_advance(dtype, method):
     methods = fs.methods(3600.0, method)
     fs.advance(3600.0, method=method)
     for n in fs.names:
-        advance(single[n], D=SPECS[n].D, decay=SPECS[n].decay, dx=100.0, dt=3600.0,
-                source=fs.source(n), boundary=bc, method=methods[n])
+        advance(
+            single[n],
+            D=SPECS[n].D,
+            decay=SPECS[n].decay,
+            dx=100.0,
+            dt=3600.0,
+            source=fs.source(n),
+            boundary=bc,
+            method=methods[n],
+        )
         np.testing.assert_array_equal(fs[n], single[n])
 
 
@@ -73,8 +80,15 @@ def test_threaded_path_bit_identical_to_serial(shape, method, monkeypatch):
     rng = np.random.default_rng(9)
     u0 = rng.random(shape)
     S = rng.random(shape)
-    kw = dict(D=20.0, decay=1e-3, dx=5.0, source=S, boundary=Dirichlet(0.3, faces=("x+", "y-")),
-              method=method, dt=2.0 if method == "explicit" else 30.0)
+    kw = dict(
+        D=20.0,
+        decay=1e-3,
+        dx=5.0,
+        source=S,
+        boundary=Dirichlet(0.3, faces=("x+", "y-")),
+        method=method,
+        dt=2.0 if method == "explicit" else 30.0,
+    )
     serial = u0.copy()
     monkeypatch.setattr(_solver, "PARALLEL_MIN_CELLS", 10**12)
     advance(serial, **kw)

@@ -87,8 +87,7 @@ def test_explicit_never_unstable_for_huge_dt(shape, dtype):
     u0 = (rng.random(shape) * (rng.random(shape) < 0.5)).astype(dtype)
     u = u0.copy()
     D, dx = 50.0, 10.0
-    advance(u, D=D, decay=1e-3, dx=dx, dt=3000 * explicit_dt_limit(D, 1e-3, dx, len(shape)),
-            method="explicit")
+    advance(u, D=D, decay=1e-3, dx=dx, dt=3000 * explicit_dt_limit(D, 1e-3, dx, len(shape)), method="explicit")
     assert np.isfinite(u).all()
     assert u.min() >= 0.0
     assert u.max() <= u0.max()

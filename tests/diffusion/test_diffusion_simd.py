@@ -25,9 +25,14 @@ def last_axis_cases(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     scale = draw(st.sampled_from([1.0, 1e-300, 1e-6, 1e6, 1e300]))
     return dict(
-        shape=(lines, n), seed=seed, scale=scale,
-        a=draw(st.floats(1e-3, 1e4)), dlo=draw(st.booleans()), dhi=draw(st.booleans()),
-        react=draw(st.booleans()), has_src=draw(st.booleans()),
+        shape=(lines, n),
+        seed=seed,
+        scale=scale,
+        a=draw(st.floats(1e-3, 1e4)),
+        dlo=draw(st.booleans()),
+        dhi=draw(st.booleans()),
+        react=draw(st.booleans()),
+        has_src=draw(st.booleans()),
         one_k=draw(st.sampled_from([1.0, 1.0 + 1e-9, 1.3, 7.0, 3.0e3])),
         g=draw(st.sampled_from([0.0, 0.25, 3.0])),
     )
@@ -50,8 +55,15 @@ def test_last_axis_matches_reference_bit_for_bit(c):
 
 
 @settings(deadline=None, max_examples=80)
-@given(st.integers(1, 3), st.integers(1, 90), st.sampled_from([1, 3, 4, 8, 30, 56, 61, 512]),
-       st.floats(1e-3, 1e4), st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 3),
+    st.integers(1, 90),
+    st.sampled_from([1, 3, 4, 8, 30, 56, 61, 512]),
+    st.floats(1e-3, 1e4),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+)
 def test_strided_axis_matches_reference_bit_for_bit(batch, n, m, a, dlo, dhi, seed):
     u = np.random.default_rng(seed).random((batch, n, m))
     alpha, beta = _coeffs(n, a, dlo, dhi)
@@ -64,8 +76,13 @@ def test_strided_axis_matches_reference_bit_for_bit(batch, n, m, a, dlo, dhi, se
 
 
 @settings(deadline=None, max_examples=60)
-@given(st.integers(1, 70), st.sampled_from([1, 4, 6, 56, 80, 1024]), st.floats(1e-3, 1e4),
-       st.floats(0.0, 1e6), st.sampled_from([1.0, 1.0 + 2**-40, 1.7, 1e3]))
+@given(
+    st.integers(1, 70),
+    st.sampled_from([1, 4, 6, 56, 80, 1024]),
+    st.floats(1e-3, 1e4),
+    st.floats(0.0, 1e6),
+    st.sampled_from([1.0, 1.0 + 2**-40, 1.7, 1e3]),
+)
 def test_uniform_line_is_bit_exact_on_simd_path(lines, n, a, c, one_k):
     # no-flux ends: the line stays uniform at exactly RN(c / one_k)
     u = np.full((lines, n), c)
@@ -79,9 +96,15 @@ def test_uniform_line_is_bit_exact_on_simd_path(lines, n, a, c, one_k):
 
 
 @settings(deadline=None, max_examples=60)
-@given(st.integers(1, 70), st.sampled_from([1, 5, 56, 64]), st.floats(1e-3, 1e4),
-       st.booleans(), st.booleans(), st.integers(0, 2**32 - 1),
-       st.sampled_from([1.0, 1e-310, 1e-300, 1e300]))
+@given(
+    st.integers(1, 70),
+    st.sampled_from([1, 5, 56, 64]),
+    st.floats(1e-3, 1e4),
+    st.booleans(),
+    st.booleans(),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1.0, 1e-310, 1e-300, 1e300]),
+)
 def test_non_negative_exactly_on_simd_path(lines, n, a, dlo, dhi, seed, scale):
     rng = np.random.default_rng(seed)
     u = rng.random((lines, n)) * scale
@@ -97,8 +120,7 @@ def test_non_negative_exactly_on_simd_path(lines, n, a, dlo, dhi, seed, scale):
 
 def _fast_reaction(a, one_k):
     u = a.reshape(1, -1).copy()
-    imp._react_rows_fast(u, u, 0, 1, False, 0.0, one_k, 1.0 / one_k, one_k * 2.0**-900,
-                         2.0**1000)
+    imp._react_rows_fast(u, u, 0, 1, False, 0.0, one_k, 1.0 / one_k, one_k * 2.0**-900, 2.0**1000)
     return u.ravel()
 
 
@@ -108,8 +130,7 @@ def test_division_free_reaction_is_correctly_rounded():
     rng = np.random.default_rng(7)
     bits = rng.integers(0, 2**63 - 1, size=200_000, dtype=np.int64)
     a = bits.view(np.float64)
-    a = np.concatenate([a, [0.0, -0.0, 5e-324, 2.0**-1022, np.inf, -np.inf, np.nan,
-                            np.finfo(np.float64).max]])
+    a = np.concatenate([a, [0.0, -0.0, 5e-324, 2.0**-1022, np.inf, -np.inf, np.nan, np.finfo(np.float64).max]])
     a = np.concatenate([a, -a])
     for b in [1.0, 1.0 + 2**-52, 1.5, 1.9999999999999998, 3.0, 1e-4 * 3600 + 1, 7e8]:
         with np.errstate(invalid="ignore"):

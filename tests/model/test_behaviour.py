@@ -32,8 +32,12 @@ def test_sequestration_recruits_more_and_resorbs_faster_than_protrusion():
 
 
 def test_no_monocyte_influx_means_no_resorption():
-    ts = _ts("sequestration", 45, 1, (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),
-                                      ("patient.dehydration_fraction", 0.0)))
+    ts = _ts(
+        "sequestration",
+        45,
+        1,
+        (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0), ("patient.dehydration_fraction", 0.0)),
+    )
     assert (ts.n_m0 + ts.n_m1 + ts.n_m2).max() == 0
     assert ts.volume_fraction.iloc[-1] == 1.0
     # NP cells make their own TNF-α, but MMP-3 induction needs macrophage contact (Haro 2000)
@@ -46,8 +50,16 @@ def test_dehydration_alone_follows_its_closed_form(kind):
     """Without macrophages (no MMP, no phagocytosis) the fragment shrinks only by dehydration/retraction:
     section material × g(t) = 1 − f·(1 − e^{−t/τ}), so volume fraction = g^{3/2} (sphere rule)."""
     f, tau = 0.3, 20.0
-    ts = _ts(kind, 60, 2, (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),
-                          ("patient.dehydration_fraction", f), ("parameters.tissue.dehydration_time_days", tau)))
+    ts = _ts(
+        kind,
+        60,
+        2,
+        (
+            ("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),
+            ("patient.dehydration_fraction", f),
+            ("parameters.tissue.dehydration_time_days", tau),
+        ),
+    )
     g = 1.0 - f * (1.0 - np.exp(-ts.day.to_numpy() / tau))
     np.testing.assert_allclose(ts.volume_fraction.to_numpy(), g**1.5, rtol=1e-9)
 

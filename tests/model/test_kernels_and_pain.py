@@ -56,8 +56,9 @@ def test_matrix_degradation_is_exact_exponential():
 
 def test_no_recruitment_at_zero_influx():
     out = np.zeros(10, dtype=np.int64)
-    total = K.recruitment(np.arange(10, dtype=np.int64), np.full(10, 1e3), 1.0, _params(influx_h=0.0),
-                          stream_for(0)[0], out)
+    total = K.recruitment(
+        np.arange(10, dtype=np.int64), np.full(10, 1e3), 1.0, _params(influx_h=0.0), stream_for(0)[0], out
+    )
     assert total == 0 and out.sum() == 0
 
 
@@ -99,8 +100,9 @@ def test_patient_ifng_and_il4_enter_drive_and_resolution_analytically():
     root[IL10] = 4.0
     drive = p.il6_weight * 7.0 / (7.0 + p.il6_half_max_pg_ml) * (1 + p.ifng_sensitization_gain * f_g)
     assert math.isclose(pain.drive(root), drive, rel_tol=1e-12)
-    r = p.resolution_per_day * (1 + p.il10_resolution_gain * 4.0 / (4.0 + p.il10_half_max_pg_ml)
-                                + p.il4_resolution_gain * f_4)
+    r = p.resolution_per_day * (
+        1 + p.il10_resolution_gain * 4.0 / (4.0 + p.il10_half_max_pg_ml) + p.il4_resolution_gain * f_4
+    )
     for _ in range(4):
         pain.update(root, 1.0, 0.5)
     s_eq = p.sensitization_per_day * drive / r
@@ -124,7 +126,8 @@ def test_ifng_primes_and_il4_suppresses_m1_pro_inflammatory_secretion():
     for ifng, il4 in ((0.0, 0.0), (20.0, 0.0), (0.0, 12.0), (20.0, 12.0)):
         m = DiscModel(with_overrides(base, {"patient.ifng_pg_ml": ifng, "patient.il4_pg_ml": il4}))
         gain = (1 + se.ifng_priming_gain * ifng / (ifng + pol.ifng_half_max_pg_ml)) * (
-            1 - se.il4_max_inhibition * il4 / (il4 + pol.il4_half_max_pg_ml))
+            1 - se.il4_max_inhibition * il4 / (il4 + pol.il4_half_max_pg_ml)
+        )
         table = m.kernel_arrays["secretion_table"]
         for c in ("tnf", "il1b", "il6", "il8", "il10", "tgfb"):
             expected = getattr(se.m1, c) * (gain if c in ("tnf", "il6", "il8") else 1.0)

@@ -17,7 +17,12 @@ from scipy import stats
 from sim.model import OBSERVABLES, DiscModel
 from sim.model import kernels as K
 from sim.model.processes import (
-    DOC_PATH, PROCESS_NAMES, PROCESSES, STATE, field_index_record, render_doc,
+    DOC_PATH,
+    PROCESS_NAMES,
+    PROCESSES,
+    STATE,
+    field_index_record,
+    render_doc,
 )
 from sim.run import run_one
 from sim.scenario import Scenario, ScenarioError, with_overrides
@@ -123,8 +128,13 @@ def test_disc_cell_secretion_scales_with_material_and_viability():
     """NP source_c = viability · rate_c · density · multiplier · m (pg/mL/s), viability = 0.5^(t/(T½·s));
     MMP-3 = viability · max · density · m · TNF/(TNF + K) only where a macrophage is; chemoattractant gains
     chemo_per_mmp · MMP · m."""
-    over = {**NO_PATIENT_SIGNALS, "patient.disc_cell_activity": 1.7, "patient.np_il1b_expression": 0.6,
-            "patient.np_tgfb_expression": 2.5, "patient.np_cell_survival": 1.3}
+    over = {
+        **NO_PATIENT_SIGNALS,
+        "patient.disc_cell_activity": 1.7,
+        "patient.np_il1b_expression": 0.6,
+        "patient.np_tgfb_expression": 2.5,
+        "patient.np_cell_survival": 1.3,
+    }
     m = model(only("disc_cell_secretion"), **over)
     dc, pat = m.config.parameters.disc_cells, m.config.patient
     v, w = fragment_voxels(m, 2)
@@ -181,11 +191,14 @@ def test_pain_sensitization_has_its_exact_solution():
     p, pol, pat = m.config.parameters.pain, m.config.parameters.polarization, m.config.patient
     f_g = pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml)
     f_4 = pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml)
-    drive = sum(getattr(p, f"{c}_weight") * levels[c] / (levels[c] + getattr(p, f"{c}_half_max_pg_ml"))
-                for c in ("tnf", "il1b", "il6", "il8"))
+    drive = sum(
+        getattr(p, f"{c}_weight") * levels[c] / (levels[c] + getattr(p, f"{c}_half_max_pg_ml"))
+        for c in ("tnf", "il1b", "il6", "il8")
+    )
     k = p.sensitization_per_day * (1 + p.ifng_sensitization_gain * f_g) * drive
-    r = p.resolution_per_day * (1 + p.il10_resolution_gain * 20.0 / (20.0 + p.il10_half_max_pg_ml)
-                                + p.il4_resolution_gain * f_4)
+    r = p.resolution_per_day * (
+        1 + p.il10_resolution_gain * 20.0 / (20.0 + p.il10_half_max_pg_ml) + p.il4_resolution_gain * f_4
+    )
     s_exact = k / r * (1 - math.exp(-r * 3.0))
     ts = m.datacollector.get_model_vars_dataframe()
     assert ts.sensitization.iloc[-1] == pytest.approx(s_exact, rel=1e-10)
@@ -234,8 +247,12 @@ def test_recruitment_is_poisson_with_the_stated_rate():
     m.fields["chemo"][...] = chemo
     hours = 24 * 20
     m.run_days(20)
-    lam = (rec.monocyte_influx_per_site_per_day / 24 * 1.5
-           * (rec.basal_fraction + (1 - rec.basal_fraction) * chemo / (chemo + rec.chemo_half_max_pg_ml)))
+    lam = (
+        rec.monocyte_influx_per_site_per_day
+        / 24
+        * 1.5
+        * (rec.basal_fraction + (1 - rec.basal_fraction) * chemo / (chemo + rec.chemo_half_max_pg_ml))
+    )
     mean = lam * hours * m.section.vessel_index.size
     assert abs(m.macrophages.n - mean) <= 4.5 * math.sqrt(mean)
     assert set(m.macrophages.pos.tolist()) <= set(m.section.vessel_index.tolist())
@@ -319,19 +336,28 @@ def _t_interval(x, y, level=0.99):
 
 def test_sequestration_resorbs_more_than_protrusion_over_seeds():
     seeds = range(10, 16)
-    frac = {k: [run_one(with_overrides(Scenario(), {"patient.herniation_type": k}), s, days=40,
-                        snapshots=False).timeseries.volume_fraction.iloc[-1] for s in seeds]
-            for k in ("sequestration", "protrusion")}
+    frac = {
+        k: [
+            run_one(
+                with_overrides(Scenario(), {"patient.herniation_type": k}), s, days=40, snapshots=False
+            ).timeseries.volume_fraction.iloc[-1]
+            for s in seeds
+        ]
+        for k in ("sequestration", "protrusion")
+    }
     low, _ = _t_interval(frac["protrusion"], frac["sequestration"])
     assert low > 0.05, frac
 
 
 def test_il10_suppression_of_m1_secretion_lowers_fragment_tnf_over_seeds():
     """Removing IL-10's suppression of M1 products (Imax = 0) raises fragment TNF-α, with a 99 % interval."""
+
     def tnf(imax, seed):
-        s = with_overrides(Scenario(), {"patient.herniation_type": "sequestration",
-                                        "parameters.secretion.il10_max_inhibition": imax})
+        s = with_overrides(
+            Scenario(), {"patient.herniation_type": "sequestration", "parameters.secretion.il10_max_inhibition": imax}
+        )
         return run_one(s, seed, days=25, snapshots=False).timeseries.tnf_fragment_pg_ml.iloc[5:].mean()
+
     seeds = range(20, 25)
     with_supp = [tnf(0.85, s) for s in seeds]
     without = [tnf(0.0, s) for s in seeds]
@@ -345,7 +371,9 @@ def test_the_day_column_is_exact_at_any_time_step_that_divides_a_day(dt_hours):
     from sim.run import run_one
     from sim.scenario import load_scenario, with_overrides
 
-    scen = with_overrides(load_scenario(ROOT / "scenarios" / "default.toml"),
-                          {"simulation.dt_hours": dt_hours, "simulation.snapshot_every_days": 0.0})
+    scen = with_overrides(
+        load_scenario(ROOT / "scenarios" / "default.toml"),
+        {"simulation.dt_hours": dt_hours, "simulation.snapshot_every_days": 0.0},
+    )
     ts = run_one(scen, days=3).timeseries
     assert ts["day"].tolist() == [0.0, 1.0, 2.0, 3.0]

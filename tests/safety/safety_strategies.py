@@ -111,32 +111,126 @@ def dumps(doc: dict[str, Any]) -> str:
 # hostile values
 # ---------------------------------------------------------------------------------------------
 
-MARKUP = ["[/]", "[bold red]x", "[bold]x[/bold]", "[/bold red]", "[link=file:///etc]y[/link]", "[", "x]",
-          "[red]", ":warning:", "\x1b[31mred\x1b[0m", "[bold red]x[/]", "[[/]]"]
-PATHS = ["../x", "../../victim", "/abs/path", "/", "..", ".", "", " ", "~", "/dev/zero", "/dev/stdin", "/dev/null",
-         "/etc", "/sys/kernel", "runs/../../x", "nul\0byte", "C:\\x", "-rf", "../calibration/calibrated.toml",
-         "default.toml", "sweep_example.toml", "cohort_default.toml"]
-SPECIAL_FLOATS = [math.nan, math.inf, -math.inf, 0.0, -0.0, -1.0, 1e308, -1e308, 1.7976931348623157e308, 5e-324,
-                  1e-310, 2.2250738585072014e-308, 1e-7, 1e-9, 1e300, 0.5, 7.0, 3651.0, 1e12, 1e12 + 1, 2.0**63,
-                  24.0, 1 / 60, 0.1]
+MARKUP = [
+    "[/]",
+    "[bold red]x",
+    "[bold]x[/bold]",
+    "[/bold red]",
+    "[link=file:///etc]y[/link]",
+    "[",
+    "x]",
+    "[red]",
+    ":warning:",
+    "\x1b[31mred\x1b[0m",
+    "[bold red]x[/]",
+    "[[/]]",
+]
+PATHS = [
+    "../x",
+    "../../victim",
+    "/abs/path",
+    "/",
+    "..",
+    ".",
+    "",
+    " ",
+    "~",
+    "/dev/zero",
+    "/dev/stdin",
+    "/dev/null",
+    "/etc",
+    "/sys/kernel",
+    "runs/../../x",
+    "nul\0byte",
+    "C:\\x",
+    "-rf",
+    "../calibration/calibrated.toml",
+    "default.toml",
+    "sweep_example.toml",
+    "cohort_default.toml",
+]
+SPECIAL_FLOATS = [
+    math.nan,
+    math.inf,
+    -math.inf,
+    0.0,
+    -0.0,
+    -1.0,
+    1e308,
+    -1e308,
+    1.7976931348623157e308,
+    5e-324,
+    1e-310,
+    2.2250738585072014e-308,
+    1e-7,
+    1e-9,
+    1e300,
+    0.5,
+    7.0,
+    3651.0,
+    1e12,
+    1e12 + 1,
+    2.0**63,
+    24.0,
+    1 / 60,
+    0.1,
+]
 SPECIAL_INTS = [0, -1, 1, 2**31, 2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**18, 3651, 1_000_001]
 
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=30)
-floats = st.one_of(st.sampled_from(SPECIAL_FLOATS), st.floats(allow_nan=True, allow_infinity=True),
-                   st.floats(min_value=-1e-300, max_value=1e-300))
+floats = st.one_of(
+    st.sampled_from(SPECIAL_FLOATS),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-1e-300, max_value=1e-300),
+)
 ints = st.one_of(st.sampled_from(SPECIAL_INTS), st.integers(min_value=-(2**70), max_value=2**70))
-huge_ints = st.sampled_from([("1", 5000), ("9", 4301), ("-7", 5000), ("1", 400)]).map(lambda d: Raw(d[0] + d[0][-1] * d[1]))
+huge_ints = st.sampled_from([("1", 5000), ("9", 4301), ("-7", 5000), ("1", 400)]).map(
+    lambda d: Raw(d[0] + d[0][-1] * d[1])
+)
 long_paths = st.sampled_from([("a/", 300), ("x", 1500), ("../", 400)]).map(lambda d: d[0] * d[1])
 long_strings = st.sampled_from([201, 1001, 5001, 100_000]).map(lambda n: "x" * n)
-strings = st.one_of(st.sampled_from(MARKUP), st.sampled_from(PATHS), long_paths, texts, long_strings,
-                    st.sampled_from(["nan", "inf", "1.5", "365", "yes", "true", "on", "0x10", "1e-3", "NO",
-                                     "sequestration", "bulging", "lognormal", "factorial", "lhs", "sobol"]))
+strings = st.one_of(
+    st.sampled_from(MARKUP),
+    st.sampled_from(PATHS),
+    long_paths,
+    texts,
+    long_strings,
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "1.5",
+            "365",
+            "yes",
+            "true",
+            "on",
+            "0x10",
+            "1e-3",
+            "NO",
+            "sequestration",
+            "bulging",
+            "lognormal",
+            "factorial",
+            "lhs",
+            "sobol",
+        ]
+    ),
+)
 scalars = st.one_of(floats, ints, strings, st.booleans(), huge_ints)
 distributions = st.fixed_dictionaries(
     {"dist": st.sampled_from(["fixed", "uniform", "loguniform", "normal", "lognormal", "categorical", "beta", ""])},
-    optional={"value": scalars, "low": floats, "high": floats, "mean": floats, "sd": floats, "median": floats,
-              "gsd": floats, "weights": st.dictionaries(st.sampled_from(["bulging", "protrusion", "sequestration",
-                                                                         "[/]", ""]), floats, max_size=3)},
+    optional={
+        "value": scalars,
+        "low": floats,
+        "high": floats,
+        "mean": floats,
+        "sd": floats,
+        "median": floats,
+        "gsd": floats,
+        "weights": st.dictionaries(
+            st.sampled_from(["bulging", "protrusion", "sequestration", "[/]", ""]), floats, max_size=3
+        ),
+    },
 )
 
 
@@ -164,8 +258,28 @@ nesting = st.one_of(
     st.builds(deep_raw, st.sampled_from([31, 32, 33, 100, 500, 2000]), st.sampled_from(["list", "dict"])),
 )
 hostile_values = st.one_of(values, nesting)
-key_names = st.one_of(st.sampled_from(["unknown", "[/]", "[bold red]x", "", " ", "a.b", "x" * 300, "parameters",
-                                       "cohort", "design", "base", "name", "é", "\x00", "__class__"]), texts)
+key_names = st.one_of(
+    st.sampled_from(
+        [
+            "unknown",
+            "[/]",
+            "[bold red]x",
+            "",
+            " ",
+            "a.b",
+            "x" * 300,
+            "parameters",
+            "cohort",
+            "design",
+            "base",
+            "name",
+            "é",
+            "\x00",
+            "__class__",
+        ]
+    ),
+    texts,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,8 +311,11 @@ def mutate_document(draw, doc: dict[str, Any], max_mutations: int = 3) -> dict[s
     doc = copy.deepcopy(doc)
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, max_mutations]))):
         paths = paths_of(doc)
-        op = draw(st.sampled_from(["perturb", "perturb", "perturb", "replace", "replace", "remove", "add", "nest",
-                                   "table_to_scalar"]))
+        op = draw(
+            st.sampled_from(
+                ["perturb", "perturb", "perturb", "replace", "replace", "remove", "add", "nest", "table_to_scalar"]
+            )
+        )
         if not paths:
             op = "add"
         if op == "add":
@@ -212,7 +329,9 @@ def mutate_document(draw, doc: dict[str, Any], max_mutations: int = 3) -> dict[s
         if op == "remove":
             del parent[path[-1]]
         elif op == "nest":
-            parent[path[-1]] = _nested(draw(st.integers(1, 40)), parent[path[-1]], draw(st.sampled_from(["list", "dict"])))
+            parent[path[-1]] = _nested(
+                draw(st.integers(1, 40)), parent[path[-1]], draw(st.sampled_from(["list", "dict"]))
+            )
         elif op == "table_to_scalar":
             tables = [p for p in paths if isinstance(_parent(doc, (*p, None)), dict)] or [path]
             path = draw(st.sampled_from(tables))
@@ -235,7 +354,9 @@ def perturbed(value: Any) -> st.SearchStrategy:
     if isinstance(value, float):
         return st.one_of(
             st.sampled_from([0.5, 0.9, 1.0 + 1e-12, 1.1, 2.0, 10.0, -1.0, 0.0]).map(lambda f: value * f),
-            st.floats(0, min(2 * abs(value) + 1, 1e300)), st.sampled_from(SPECIAL_FLOATS))
+            st.floats(0, min(2 * abs(value) + 1, 1e300)),
+            st.sampled_from(SPECIAL_FLOATS),
+        )
     if isinstance(value, str):
         return st.one_of(st.sampled_from(MARKUP), texts, st.just(value.upper()), st.just(value + "x"))
     if isinstance(value, list):
@@ -254,11 +375,17 @@ def perturbed(value: Any) -> st.SearchStrategy:
 def byte_mutations(draw, text: str) -> bytes:
     """The UTF-8 bytes of ``text``, possibly damaged at the byte level."""
     raw = text.encode("utf-8")
-    op = draw(st.sampled_from(["none"] * 12 + ["invalid_utf8", "nul", "truncate", "bom", "utf16",
-                               "flip", "binary", "spaces", "crlf", "insert_line"]))
+    op = draw(
+        st.sampled_from(
+            ["none"] * 12
+            + ["invalid_utf8", "nul", "truncate", "bom", "utf16", "flip", "binary", "spaces", "crlf", "insert_line"]
+        )
+    )
     pos = draw(st.integers(0, len(raw)))
     if op == "invalid_utf8":
-        raw = raw[:pos] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80\x80", b"\xf8\x88"])) + raw[pos:]
+        raw = (
+            raw[:pos] + draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80\x80", b"\xf8\x88"])) + raw[pos:]
+        )
     elif op == "nul":
         raw = raw[:pos] + b"\0" + raw[pos:]
     elif op == "truncate":
@@ -269,11 +396,18 @@ def byte_mutations(draw, text: str) -> bytes:
         raw = text.encode("utf-16")
     elif op == "flip" and raw:
         i = min(pos, len(raw) - 1)
-        raw = raw[:i] + bytes([raw[i] ^ draw(st.integers(1, 255))]) + raw[i + 1:]
+        raw = raw[:i] + bytes([raw[i] ^ draw(st.integers(1, 255))]) + raw[i + 1 :]
     elif op == "binary":
         raw = draw(st.binary(max_size=200))
     elif op == "spaces":
-        raw = raw[:pos] + b"\n" + b" " * 4000 + draw(st.sampled_from([b"", b"x", b"=", b"]", b"[", b"a = "])) + b"\n" + raw[pos:]
+        raw = (
+            raw[:pos]
+            + b"\n"
+            + b" " * 4000
+            + draw(st.sampled_from([b"", b"x", b"=", b"]", b"[", b"a = "]))
+            + b"\n"
+            + raw[pos:]
+        )
     elif op == "crlf":
         raw = raw.replace(b"\n", b"\r\n")
     elif op == "insert_line":
@@ -424,7 +558,9 @@ def invoke(args: list, seconds: float = 30.0, **kwargs):
     with time_limit(seconds):
         result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=True, **kwargs)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"discsim {' '.join(map(str, args))}: uncaught {type(result.exception).__name__}: "
-                             f"{result.exception}\nstderr:\n{result.stderr[-3000:]}") from result.exception
+        raise AssertionError(
+            f"discsim {' '.join(map(str, args))}: uncaught {type(result.exception).__name__}: "
+            f"{result.exception}\nstderr:\n{result.stderr[-3000:]}"
+        ) from result.exception
     assert "Traceback" not in result.output, result.output[-3000:]
     return result

@@ -15,9 +15,20 @@ from pathlib import Path
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-
-from safety_strategies import (DOCS, MARKUP, PATHS, PLAIN_NAMES, Case, any_cases, dumps, long_paths, paths_of,
-                               invoke, texts, tree_digest)
+from safety_strategies import (
+    DOCS,
+    MARKUP,
+    PATHS,
+    PLAIN_NAMES,
+    Case,
+    any_cases,
+    dumps,
+    invoke,
+    long_paths,
+    paths_of,
+    texts,
+    tree_digest,
+)
 
 N = settings.default.max_examples
 
@@ -59,9 +70,15 @@ def _set(doc, path, value):
     return doc
 
 
-markup_text = st.one_of(st.sampled_from([m for m in MARKUP if "\x1b" not in m]),
-                        st.builds(lambda a, m, b: a + m + b, texts.filter(lambda t: t.isprintable()),
-                                  st.sampled_from(MARKUP[:5]), st.sampled_from(["", "x", " [/]"])))
+markup_text = st.one_of(
+    st.sampled_from([m for m in MARKUP if "\x1b" not in m]),
+    st.builds(
+        lambda a, m, b: a + m + b,
+        texts.filter(lambda t: t.isprintable()),
+        st.sampled_from(MARKUP[:5]),
+        st.sampled_from(["", "x", " [/]"]),
+    ),
+)
 
 
 @settings(max_examples=N)
@@ -94,9 +111,30 @@ def test_markup_in_a_name_is_printed_as_written(name, key, value):
 # `run`: nothing outside the output directory changes
 # ---------------------------------------------------------------------------------------------
 
-names = st.one_of(st.sampled_from(PATHS), long_paths, st.sampled_from(MARKUP), texts,
-                  st.sampled_from(["../victim", "../victim/file.txt", "/abs/path", "", "..", ".", "runs", "~",
-                                   "../../", "victim", "-", ".hidden", "con", "a" * 250]))
+names = st.one_of(
+    st.sampled_from(PATHS),
+    long_paths,
+    st.sampled_from(MARKUP),
+    texts,
+    st.sampled_from(
+        [
+            "../victim",
+            "../victim/file.txt",
+            "/abs/path",
+            "",
+            "..",
+            ".",
+            "runs",
+            "~",
+            "../../",
+            "victim",
+            "-",
+            ".hidden",
+            "con",
+            "a" * 250,
+        ]
+    ),
+)
 
 
 @st.composite
@@ -105,8 +143,18 @@ def run_cases(draw) -> tuple[Case, bool]:
     rel = f"scenarios/{draw(st.sampled_from([n for n in PLAIN_NAMES if 'cohort' not in n]))}"
     doc = _set(DOCS[rel], ("name",), draw(names))
     for _ in range(draw(st.integers(0, 2))):
-        key = draw(st.sampled_from(["description", "parameter_set", "simulation.seed", "simulation.snapshot_every_days",
-                                    "patient.herniation_type", "patient.herniation_volume_mm3"]))
+        key = draw(
+            st.sampled_from(
+                [
+                    "description",
+                    "parameter_set",
+                    "simulation.seed",
+                    "simulation.snapshot_every_days",
+                    "patient.herniation_type",
+                    "patient.herniation_volume_mm3",
+                ]
+            )
+        )
         value = draw(st.one_of(names, st.sampled_from([0, 1, -1, 1e-310, math.nan, 400.0, "sequestration"])))
         doc = _set(doc, tuple(key.split(".")), value)
     return Case(rel, {rel: dumps(doc).encode()}), draw(st.booleans())

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 from hypothesis import event, given, settings
+from safety_strategies import COHORT_NAMES, Hang, scenario_cases, sweep_cases, time_limit  # noqa: F401
 
-from safety_strategies import Hang, scenario_cases, sweep_cases, time_limit, COHORT_NAMES  # noqa: F401
 from sim.limits import LimitError, check_run_budget
 from sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario, with_overrides
 from sim.scenario.dump import to_toml

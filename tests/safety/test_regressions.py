@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from safety_strategies import ROOT, SHIPPED, invoke, time_limit, tree_digest
 
 PSET = 'parameter_set = "../calibration/calibrated.toml"\n'
@@ -37,8 +36,10 @@ def _has(text: str, needle) -> bool:
 
 
 def assert_refused(result, needles, what=""):
-    assert result.exit_code == 2, f"{what}: exit {result.exit_code}, expected 2\nstdout:\n{result.stdout[-1500:]}\n" \
-                                  f"stderr:\n{result.stderr[-1500:]}"
+    assert result.exit_code == 2, (
+        f"{what}: exit {result.exit_code}, expected 2\nstdout:\n{result.stdout[-1500:]}\n"
+        f"stderr:\n{result.stderr[-1500:]}"
+    )
     assert "error:" in result.stderr, result.stderr
     for n in needles:
         assert _has(result.stderr, n), f"{what}: the message does not name {n!r}:\n{result.stderr[-3000:]}"
@@ -53,9 +54,14 @@ DEEP_ARRAY = "x = " + "[" * 500 + "1" + "]" * 500 + "\n"
 DEEP_TABLE = "x = " + "{a = " * 500 + "1" + "}" * 500 + "\n"
 BIG_INT = "1" * 5000
 SWEEP_HEAD = 'name = "s"\nbase = "default.toml"\ndays = 1\n'
-FACTORIAL_HUGE = SWEEP_HEAD + '[design]\nmethod = "factorial"\n[design.parameters]\n' + "".join(
-    f'"parameters.pain.{k}" = [{", ".join(str(i / 100) for i in range(225))}]\n'
-    for k in ("tnf_weight", "il1b_weight", "il6_weight", "il8_weight"))  # 225^4 = 2.56e9 points
+FACTORIAL_HUGE = (
+    SWEEP_HEAD
+    + '[design]\nmethod = "factorial"\n[design.parameters]\n'
+    + "".join(
+        f'"parameters.pain.{k}" = [{", ".join(str(i / 100) for i in range(225))}]\n'
+        for k in ("tnf_weight", "il1b_weight", "il6_weight", "il8_weight")
+    )
+)  # 225^4 = 2.56e9 points
 SWEEP_OK_DESIGN = '[design]\nmethod = "factorial"\n[design.parameters]\n"parameters.pain.tnf_weight" = [1.0, 2.0]\n'
 
 
@@ -80,10 +86,18 @@ REFUSED = [
     ("markup-value-bold-red", S, '[simulation]\ndays = "[bold red]x"\n', ["simulation.days", "[bold red]x"]),
     ("markup-unknown-key", S, '"[bold red]x[/]" = 1\n', ["[bold red]x[/]", "unknown key"]),
     ("markup-herniation-type", S, '[patient]\nherniation_type = "[/]"\n', ["patient.herniation_type", "[/]"]),
-    ("markup-parameter-set-path", S, 'parameter_set = "[bold]missing[/].toml"\n',
-     ["parameter_set", "[bold]missing[/].toml", "not found"]),
-    ("markup-sweep-path", W, SWEEP_HEAD + '[design]\nmethod = "factorial"\n[design.parameters]\n"[/]" = [1, 2]\n',
-     ["design.parameters.[/]"]),
+    (
+        "markup-parameter-set-path",
+        S,
+        'parameter_set = "[bold]missing[/].toml"\n',
+        ["parameter_set", "[bold]missing[/].toml", "not found"],
+    ),
+    (
+        "markup-sweep-path",
+        W,
+        SWEEP_HEAD + '[design]\nmethod = "factorial"\n[design.parameters]\n"[/]" = [1, 2]\n',
+        ["design.parameters.[/]"],
+    ),
     # --- structure and size
     ("parameters-5-beside-parameter-set", S, PSET + "parameters = 5\n", ["parameters (line 2)"]),
     ("parameters-string-beside-parameter-set", S, PSET + 'parameters = "[/]"\n', ["parameters", "[/]"]),
@@ -107,39 +121,87 @@ REFUSED = [
     ("scenario-utf16", S, 'name = "x"\n'.encode("utf-16"), [("UTF-8", "TOML")]),
     ("scenario-nul-byte", S, b'name = "x"\n\0\n', [("TOML", "NUL")]),
     # --- NaN / inf / huge values in distributions: `check` must refuse what `cohort` cannot draw
-    ("cohort-normal-mean-nan", C, _cohort_with('nerve_sensitivity = { dist = "normal", mean = nan, sd = 0.1 }'),
-     ["cohort.patient.nerve_sensitivity"]),
+    (
+        "cohort-normal-mean-nan",
+        C,
+        _cohort_with('nerve_sensitivity = { dist = "normal", mean = nan, sd = 0.1 }'),
+        ["cohort.patient.nerve_sensitivity"],
+    ),
     ("cohort-fixed-nan", C, _cohort_with('il4_pg_ml = { dist = "fixed", value = nan }'), ["cohort.patient.il4_pg_ml"]),
     ("cohort-fixed-inf", C, _cohort_with('il4_pg_ml = { dist = "fixed", value = inf }'), ["cohort.patient.il4_pg_ml"]),
-    ("cohort-uniform-high-inf", C, _cohort_with('ifng_pg_ml = { dist = "uniform", low = 0, high = inf }'),
-     ["cohort.patient.ifng_pg_ml"]),
-    ("cohort-lognormal-median-nan", C, _cohort_with('disc_cell_activity = { dist = "lognormal", median = nan, gsd = 2 }'),
-     ["cohort.patient.disc_cell_activity"]),
-    ("cohort-lognormal-gsd-inf", C, _cohort_with('disc_cell_activity = { dist = "lognormal", median = 1, gsd = inf }'),
-     ["cohort.patient.disc_cell_activity"]),
-    ("cohort-sample-day-nan", C, _cohort_with('sample_day = { dist = "normal", mean = nan, sd = 1 }', "[cohort]"),
-     ["cohort.sample_day"]),
-    ("cohort-sample-day-inf", C, _cohort_with('sample_day = { dist = "fixed", value = inf }', "[cohort]"),
-     ["cohort.sample_day"]),
-    ("cohort-sample-day-uniform-inf", C, _cohort_with('sample_day = { dist = "uniform", low = 0, high = inf }',
-                                                      "[cohort]"), ["cohort.sample_day"]),
-    ("cohort-weights-inf", C, _cohort_with('herniation_type = { dist = "categorical", weights = { bulging = inf, '
-                                           'protrusion = 1.0 } }'), ["cohort.patient.herniation_type"]),
-    ("cohort-weights-nan", C, _cohort_with('herniation_type = { dist = "categorical", weights = { bulging = nan } }'),
-     ["cohort.patient.herniation_type"]),
-    ("cohort-weights-markup-label", C, _cohort_with('herniation_type = { dist = "categorical", weights = { "[/]" = 1 } }'),
-     ["cohort.patient.herniation_type", "[/]"]),
+    (
+        "cohort-uniform-high-inf",
+        C,
+        _cohort_with('ifng_pg_ml = { dist = "uniform", low = 0, high = inf }'),
+        ["cohort.patient.ifng_pg_ml"],
+    ),
+    (
+        "cohort-lognormal-median-nan",
+        C,
+        _cohort_with('disc_cell_activity = { dist = "lognormal", median = nan, gsd = 2 }'),
+        ["cohort.patient.disc_cell_activity"],
+    ),
+    (
+        "cohort-lognormal-gsd-inf",
+        C,
+        _cohort_with('disc_cell_activity = { dist = "lognormal", median = 1, gsd = inf }'),
+        ["cohort.patient.disc_cell_activity"],
+    ),
+    (
+        "cohort-sample-day-nan",
+        C,
+        _cohort_with('sample_day = { dist = "normal", mean = nan, sd = 1 }', "[cohort]"),
+        ["cohort.sample_day"],
+    ),
+    (
+        "cohort-sample-day-inf",
+        C,
+        _cohort_with('sample_day = { dist = "fixed", value = inf }', "[cohort]"),
+        ["cohort.sample_day"],
+    ),
+    (
+        "cohort-sample-day-uniform-inf",
+        C,
+        _cohort_with('sample_day = { dist = "uniform", low = 0, high = inf }', "[cohort]"),
+        ["cohort.sample_day"],
+    ),
+    (
+        "cohort-weights-inf",
+        C,
+        _cohort_with('herniation_type = { dist = "categorical", weights = { bulging = inf, protrusion = 1.0 } }'),
+        ["cohort.patient.herniation_type"],
+    ),
+    (
+        "cohort-weights-nan",
+        C,
+        _cohort_with('herniation_type = { dist = "categorical", weights = { bulging = nan } }'),
+        ["cohort.patient.herniation_type"],
+    ),
+    (
+        "cohort-weights-markup-label",
+        C,
+        _cohort_with('herniation_type = { dist = "categorical", weights = { "[/]" = 1 } }'),
+        ["cohort.patient.herniation_type", "[/]"],
+    ),
     ("cohort-days-half", C, COHORT.replace("[cohort]\n", "[cohort]\ndays = 0.5\n"), ["cohort.days"]),
     # --- time steps and denormals, refused up front
     ("dt-hours-1e-7", S, "[simulation]\ndt_hours = 1e-7\n", ["simulation.dt_hours"]),
     ("dt-hours-denormal", S, "[simulation]\ndt_hours = 5e-324\n", ["simulation.dt_hours"]),
     ("dt-hours-7", S, "[simulation]\ndt_hours = 7\n", ["simulation.dt_hours", "24"]),
     ("dt-hours-nan", S, "[simulation]\ndt_hours = nan\n", ["simulation.dt_hours"]),
-    ("half-life-denormal", S, "[parameters.transport.tnf]\nhalf_life_min = 1e-310\n",
-     ["parameters.transport.tnf.half_life_min"]),
+    (
+        "half-life-denormal",
+        S,
+        "[parameters.transport.tnf]\nhalf_life_min = 1e-310\n",
+        ["parameters.transport.tnf.half_life_min"],
+    ),
     ("herniation-volume-denormal", S, "[patient]\nherniation_volume_mm3 = 1e-310\n", ["patient.herniation_volume_mm3"]),
-    ("diffusion-inf", S, "[parameters.transport.il10]\ndiffusion_um2_per_s = inf\n",
-     ["parameters.transport.il10.diffusion_um2_per_s"]),
+    (
+        "diffusion-inf",
+        S,
+        "[parameters.transport.il10]\ndiffusion_um2_per_s = inf\n",
+        ["parameters.transport.il10.diffusion_um2_per_s"],
+    ),
     # --- simulated days
     ("days-half", S, "[simulation]\ndays = 0.5\n", ["simulation.days"]),
     ("days-above-3650", S, "[simulation]\ndays = 3651\n", ["simulation.days", "3650"]),
@@ -149,8 +211,13 @@ REFUSED = [
     ("days-string", S, '[simulation]\ndays = "1.5"\n', ["simulation.days"]),
     ("seed-float", S, "[simulation]\nseed = 1.5\n", ["simulation.seed"]),
     ("name-number", S, "name = 5\n", ["name"]),
-    ("sweep-scramble-yes", W, SWEEP_HEAD + '[design]\nmethod = "sobol"\nn = 4\nscramble = "yes"\n[design.parameters]\n'
-     '"parameters.pain.tnf_weight" = { low = 0.5, high = 2.0 }\n', ["design.scramble"]),
+    (
+        "sweep-scramble-yes",
+        W,
+        SWEEP_HEAD + '[design]\nmethod = "sobol"\nn = 4\nscramble = "yes"\n[design.parameters]\n'
+        '"parameters.pain.tnf_weight" = { low = 0.5, high = 2.0 }\n',
+        ["design.scramble"],
+    ),
     ("sweep-replicates-true", W, SWEEP_HEAD + "replicates = true\n" + SWEEP_OK_DESIGN, ["replicates"]),
     # --- sweep files
     ("sweep-invalid-utf8", W, b'name = "\xff"\nbase = "default.toml"\n', ["UTF-8"]),
@@ -159,20 +226,38 @@ REFUSED = [
     ("sweep-design-string", W, SWEEP_HEAD + 'design = "[/]"\n', ["design"]),
     ("sweep-parameters-5", W, SWEEP_HEAD + '[design]\nmethod = "factorial"\nparameters = 5\n', ["design.parameters"]),
     ("sweep-factorial-2.56e9-points", W, FACTORIAL_HUGE, ["design points", "DISCSIM_MAX_DESIGN_POINTS"]),
-    ("sweep-lhs-on-integer-seed", W, SWEEP_HEAD + '[design]\nmethod = "lhs"\nn = 4\n[design.parameters]\n'
-     '"simulation.seed" = { low = 0, high = 10 }\n', ["design.parameters.simulation.seed"]),
+    (
+        "sweep-lhs-on-integer-seed",
+        W,
+        SWEEP_HEAD + '[design]\nmethod = "lhs"\nn = 4\n[design.parameters]\n'
+        '"simulation.seed" = { low = 0, high = 10 }\n',
+        ["design.parameters.simulation.seed"],
+    ),
     ("sweep-base-dev-zero", W, 'base = "/dev/zero"\n' + SWEEP_OK_DESIGN, ["base"]),
     ("sweep-base-1500-chars", W, f'base = "{"a" * 1500}"\n' + SWEEP_OK_DESIGN, ["base"]),
     ("sweep-base-itself", W, 'base = "case.toml"\n' + SWEEP_OK_DESIGN, [("base", "case.toml")]),
     ("sweep-nesting-500", W, SWEEP_HEAD + DEEP_ARRAY, ["nested"]),
     ("sweep-integer-5000-digits", W, SWEEP_HEAD + f"seed = {BIG_INT}\n" + SWEEP_OK_DESIGN, ["digits"]),
     ("sweep-days-half", W, SWEEP_HEAD.replace("days = 1", "days = 0.5") + SWEEP_OK_DESIGN, ["days"]),
-    ("sweep-level-nan", W, SWEEP_HEAD + '[design]\nmethod = "factorial"\n[design.parameters]\n'
-     '"parameters.pain.tnf_weight" = [nan]\n', ["design.parameters.parameters.pain.tnf_weight"]),
-    ("sweep-range-inf", W, SWEEP_HEAD + '[design]\nmethod = "lhs"\nn = 4\n[design.parameters]\n'
-     '"parameters.pain.tnf_weight" = { low = 0, high = inf }\n', ["design.parameters.parameters.pain.tnf_weight"]),
-    ("sweep-override-markup", W, SWEEP_HEAD + '[overrides]\n"[bold red]x" = 1\n' + SWEEP_OK_DESIGN,
-     ["overrides.[bold red]x"]),
+    (
+        "sweep-level-nan",
+        W,
+        SWEEP_HEAD + '[design]\nmethod = "factorial"\n[design.parameters]\n"parameters.pain.tnf_weight" = [nan]\n',
+        ["design.parameters.parameters.pain.tnf_weight"],
+    ),
+    (
+        "sweep-range-inf",
+        W,
+        SWEEP_HEAD + '[design]\nmethod = "lhs"\nn = 4\n[design.parameters]\n'
+        '"parameters.pain.tnf_weight" = { low = 0, high = inf }\n',
+        ["design.parameters.parameters.pain.tnf_weight"],
+    ),
+    (
+        "sweep-override-markup",
+        W,
+        SWEEP_HEAD + '[overrides]\n"[bold red]x" = 1\n' + SWEEP_OK_DESIGN,
+        ["overrides.[bold red]x"],
+    ),
 ]
 
 
@@ -201,8 +286,13 @@ def test_parameter_set_from_stdin_does_not_block(ws):
     target = ws / "scenarios" / "case.toml"
     target.write_text('parameter_set = "/dev/stdin"\n')
     for args in (["check", target], ["check", "/dev/stdin"]):
-        p = subprocess.Popen([sys.executable, "-m", "sim", *map(str, args)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "sim", *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             stdout, stderr = p.communicate(timeout=60)  # stdin stays open and empty: a read would block
         except subprocess.TimeoutExpired:
@@ -224,7 +314,9 @@ def test_parameter_set_above_the_size_limit(ws):
     assert_refused(invoke(["check", target]), ["parameter_set", "limit"])
 
 
-@pytest.mark.parametrize("tail", ["", "x", "=", "]", "[", "volume = 1"], ids=["blank", "x", "eq", "close", "open", "key"])
+@pytest.mark.parametrize(
+    "tail", ["", "x", "=", "]", "[", "volume = 1"], ids=["blank", "x", "eq", "close", "open", "key"]
+)
 def test_a_line_of_4000_spaces_costs_no_time(ws, tail):
     """The line-number lookup of a file with a parameter_set was a backtracking regex (17 s on this line)."""
     target = ws / "scenarios" / "case.toml"
@@ -242,8 +334,10 @@ def test_a_line_of_4000_spaces_costs_no_time(ws, tail):
 
 DRAW_EDGE = [
     ("weights-1e308", 'herniation_type = { dist = "categorical", weights = { bulging = 1e308, protrusion = 1e308 } }'),
-    ("weights-1e300-and-tiny", 'herniation_type = { dist = "categorical", weights = { bulging = 1e300, '
-                               'sequestration = 5e-324 } }'),
+    (
+        "weights-1e300-and-tiny",
+        'herniation_type = { dist = "categorical", weights = { bulging = 1e300, sequestration = 5e-324 } }',
+    ),
     ("weights-denormal-only", 'herniation_type = { dist = "categorical", weights = { bulging = 5e-324 } }'),
     ("gsd-1e300", 'herniation_volume_mm3 = { dist = "lognormal", median = 400, gsd = 1e300 }'),
     ("gsd-100-median-1e12", 'herniation_volume_mm3 = { dist = "lognormal", median = 1e12, gsd = 100 }'),
@@ -266,8 +360,7 @@ def test_check_valid_means_cohort_runs(ws, line):
         assert f"cohort.patient.{key}" in r.stderr, r.stderr
         return
     out = ws.parent / "out"
-    r = invoke(["cohort", target, "--out", out, "--patients", "2", "--days", "1", "-j", "0", "--no-plot"],
-               seconds=180)
+    r = invoke(["cohort", target, "--out", out, "--patients", "2", "--days", "1", "-j", "0", "--no-plot"], seconds=180)
     assert r.exit_code == 0, f"`check` said valid, `cohort` failed:\n{r.stderr[-3000:]}"
 
 
@@ -283,8 +376,9 @@ BAD_DAYS = ["inf", "-inf", "nan", "1e-9", "0.5", "0", "-1", "3651", "1e308"]
 def test_bad_days_option_exits_2(ws, command, days):
     target = ws / "scenarios" / ("default.toml" if command == "run" else "cohort_default.toml")
     out = ws.parent / "out"
-    args = [command, target, "--out", out, "--days", days] + (["--patients", "1", "-j", "0"] if command == "cohort"
-                                                              else [])
+    args = [command, target, "--out", out, "--days", days] + (
+        ["--patients", "1", "-j", "0"] if command == "cohort" else []
+    )
     r = invoke(args)
     assert r.exit_code == 2, (r.exit_code, r.stderr[-2000:])
     assert "days" in r.stderr
@@ -322,8 +416,11 @@ def test_run_out_is_an_existing_file(ws):
 
 @pytest.mark.parametrize("command", ["run", "cohort", "sweep"])
 def test_out_under_sys(ws, command):
-    target = ws / "scenarios" / {"run": "default.toml", "cohort": "cohort_default.toml",
-                                 "sweep": "sweep_example.toml"}[command]
+    target = (
+        ws
+        / "scenarios"
+        / {"run": "default.toml", "cohort": "cohort_default.toml", "sweep": "sweep_example.toml"}[command]
+    )
     out = Path("/sys/discsim-fuzz-out")
     extra = {"run": ["--days", "1"], "cohort": ["--patients", "1", "--days", "1", "-j", "0"], "sweep": ["-j", "0"]}
     assert_refused(invoke([command, target, "--out", out, *extra[command]]), ["/sys/discsim-fuzz-out"])
@@ -333,8 +430,12 @@ def test_out_under_sys(ws, command):
 @pytest.mark.parametrize("where", ["missing-folder", "sys", "a-directory", "parent-is-file"])
 def test_schema_out_refused(tmp_path, where):
     (tmp_path / "afile").write_text("keep\n")
-    out = {"missing-folder": tmp_path / "missing" / "x.json", "sys": Path("/sys/discsim-fuzz.json"),
-           "a-directory": tmp_path, "parent-is-file": tmp_path / "afile" / "x.json"}[where]
+    out = {
+        "missing-folder": tmp_path / "missing" / "x.json",
+        "sys": Path("/sys/discsim-fuzz.json"),
+        "a-directory": tmp_path,
+        "parent-is-file": tmp_path / "afile" / "x.json",
+    }[where]
     before = tree_digest(tmp_path)
     r = invoke(["schema", "--out", out])
     assert_refused(r, [str(out) if where != "a-directory" else "directory"])
@@ -345,8 +446,11 @@ def test_schema_out_refused(tmp_path, where):
 def test_a_foreign_non_empty_out_is_refused_and_kept(ws, command):
     out = ws.parent / "thesis"
     before = _foreign(out)
-    target = ws / "scenarios" / {"run": "default.toml", "cohort": "cohort_default.toml",
-                                 "sweep": "sweep_example.toml"}[command]
+    target = (
+        ws
+        / "scenarios"
+        / {"run": "default.toml", "cohort": "cohort_default.toml", "sweep": "sweep_example.toml"}[command]
+    )
     extra = {"run": ["--days", "1"], "cohort": ["--patients", "1", "--days", "1", "-j", "0"], "sweep": ["-j", "0"]}
     assert_refused(invoke([command, target, "--out", out, *extra[command]]), ["--overwrite"])
     assert tree_digest(out) == before, "files of a foreign output folder changed"
@@ -355,8 +459,10 @@ def test_a_foreign_non_empty_out_is_refused_and_kept(ws, command):
 def test_overwrite_into_a_foreign_folder_keeps_its_files(ws):
     out = ws.parent / "thesis"
     before = _foreign(out)
-    r = invoke(["run", ws / "scenarios" / "default.toml", "--days", "1", "--no-snapshots", "--out", out,
-                "--overwrite"], seconds=180)
+    r = invoke(
+        ["run", ws / "scenarios" / "default.toml", "--days", "1", "--no-snapshots", "--out", out, "--overwrite"],
+        seconds=180,
+    )
     assert r.exit_code == 0, r.stderr
     after = tree_digest(out)
     for k, v in before.items():
@@ -364,8 +470,21 @@ def test_overwrite_into_a_foreign_folder_keeps_its_files(ws):
             assert after.get(k) == v, f"{k} changed or vanished"
 
 
-HOSTILE_NAMES = ["../victim", "../../victim", "/abs/path", "", "..", ".", "~", "-rf", "[bold]x[/]", "runs/../..",
-                 "a" * 200, "nul\u0000name", "é/ü"]
+HOSTILE_NAMES = [
+    "../victim",
+    "../../victim",
+    "/abs/path",
+    "",
+    "..",
+    ".",
+    "~",
+    "-rf",
+    "[bold]x[/]",
+    "runs/../..",
+    "a" * 200,
+    "nul\u0000name",
+    "é/ü",
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=lambda n: repr(n)[:30])
@@ -399,8 +518,7 @@ def test_a_hostile_scenario_name_gives_a_safe_slug_under_runs(ws, name):
 @pytest.mark.parametrize("dirname", ["[bold]out[/]", "[bold red]x", "[/]"])
 def test_markup_in_the_out_path_is_printed_as_written(ws, dirname):
     out = ws.parent / dirname
-    r = invoke(["run", ws / "scenarios" / "default.toml", "--days", "1", "--no-snapshots", "--out", out],
-               seconds=180)
+    r = invoke(["run", ws / "scenarios" / "default.toml", "--days", "1", "--no-snapshots", "--out", out], seconds=180)
     assert r.exit_code == 0, r.stderr
     assert f"wrote {out}/" in r.stdout, r.stdout
 
@@ -432,9 +550,25 @@ def sensitivity_dirs(tmp_path_factory):
     dirs = {}
     for method, n in (("morris", 2), ("sobol", 2)):
         out = base / method
-        r = invoke(["sensitivity", ROOT / "scenarios" / "cohort_default.toml", "--out", out, "--method", method,
-                    "--params", "parameters.pain.sensitization_per_day", "--n", n, "--patients-per-point", "1",
-                    "--days", "1"], seconds=300)
+        r = invoke(
+            [
+                "sensitivity",
+                ROOT / "scenarios" / "cohort_default.toml",
+                "--out",
+                out,
+                "--method",
+                method,
+                "--params",
+                "parameters.pain.sensitization_per_day",
+                "--n",
+                n,
+                "--patients-per-point",
+                "1",
+                "--days",
+                "1",
+            ],
+            seconds=300,
+        )
         assert r.exit_code == 0, r.stderr
         dirs[method] = out
     return dirs

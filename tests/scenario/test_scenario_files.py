@@ -37,8 +37,12 @@ days = "a year"
     with pytest.raises(ScenarioError) as info:
         parse_scenario(text, "bad.toml")
     probs = {p.path: p for p in info.value.problems}
-    assert set(probs) == {"patient.herniation_type", "patient.nerve_sensitivty", "parameters.pain.tnf_weight",
-                          "simulation.days"}
+    assert set(probs) == {
+        "patient.herniation_type",
+        "patient.nerve_sensitivty",
+        "parameters.pain.tnf_weight",
+        "simulation.days",
+    }
     assert probs["patient.herniation_type"].line == 4
     assert probs["patient.nerve_sensitivty"].line == 5
     assert "unknown key" in probs["patient.nerve_sensitivty"].message
@@ -101,8 +105,10 @@ def test_every_parameter_has_units_and_a_source_or_a_calibration_prior():
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=40),
 )
 def test_resolved_scenario_round_trips_through_toml(kind, volume, il4, name):
-    s = with_overrides(Scenario(name=name), {"patient.herniation_type": kind, "patient.herniation_volume_mm3": volume,
-                                             "patient.il4_pg_ml": il4})
+    s = with_overrides(
+        Scenario(name=name),
+        {"patient.herniation_type": kind, "patient.herniation_volume_mm3": volume, "patient.il4_pg_ml": il4},
+    )
     assert parse_scenario(to_toml(s.model_dump(mode="json"))) == s
 
 
@@ -130,11 +136,13 @@ def _write(path: Path, text: str) -> Path:
 
 def test_parameter_set_applies_beneath_the_scenarios_own_parameters(tmp_path):
     (tmp_path / "cal").mkdir()
-    _write(tmp_path / "cal" / "set.toml",
-           "parameters.pain.tnf_weight = 1.7\nparameters.pain.il6_weight = 0.3\n"
-           "[parameters.lifespan]\nm2_days = 21.0\n")
-    scen = load_scenario(_write(tmp_path / "s.toml", 'parameter_set = "cal/set.toml"\n'
-                                "[parameters.pain]\nil6_weight = 0.9\n"))
+    _write(
+        tmp_path / "cal" / "set.toml",
+        "parameters.pain.tnf_weight = 1.7\nparameters.pain.il6_weight = 0.3\n[parameters.lifespan]\nm2_days = 21.0\n",
+    )
+    scen = load_scenario(
+        _write(tmp_path / "s.toml", 'parameter_set = "cal/set.toml"\n[parameters.pain]\nil6_weight = 0.9\n')
+    )
     assert scen.parameter_set == "cal/set.toml"
     assert scen.parameters.pain.tnf_weight == 1.7  # from the set
     assert scen.parameters.lifespan.m2_days == 21.0
@@ -151,15 +159,20 @@ def test_parameter_set_problems_name_the_file_key_and_line(tmp_path):
     (p,) = info.value.problems
     assert p.path == "parameter_set" and p.line == 2 and "missing.toml" in p.message and "file not found" in p.message
 
-    _write(tmp_path / "set.toml", "# calibrated\nparameters.pain.tnf_wieght = 1.0\nparameters.pain.il6_weight = -2\n"
-           "patient.nerve_sensitivity = 2\n")
+    _write(
+        tmp_path / "set.toml",
+        "# calibrated\nparameters.pain.tnf_wieght = 1.0\nparameters.pain.il6_weight = -2\n"
+        "patient.nerve_sensitivity = 2\n",
+    )
     _write(s, 'parameter_set = "set.toml"\n')
     with pytest.raises(ScenarioError) as info:
         load_scenario(s)
     assert info.value.source.endswith("set.toml")
     probs = {p.path: p for p in info.value.problems}
     assert set(probs) == {"parameters.pain.tnf_wieght", "parameters.pain.il6_weight", "patient"}
-    assert probs["parameters.pain.tnf_wieght"].line == 2 and "unknown key" in probs["parameters.pain.tnf_wieght"].message
+    assert (
+        probs["parameters.pain.tnf_wieght"].line == 2 and "unknown key" in probs["parameters.pain.tnf_wieght"].message
+    )
     assert probs["parameters.pain.il6_weight"].line == 3
     assert "only hold parameters" in probs["patient"].message
 
