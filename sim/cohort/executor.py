@@ -162,7 +162,9 @@ def _init_worker(parent_pid: int | None = None) -> None:
 
     Linux kills the worker the moment its parent dies (``PR_SET_PDEATHSIG``); a daemon thread polling
     ``os.getppid()`` is the fallback elsewhere (and a second line on Linux). A parent that died before the
-    request was made is caught by comparing ``os.getppid()`` with the pid it passed.
+    request was made is caught by comparing ``os.getppid()`` with the pid it passed. This runs once the spawned
+    worker has imported ``sim`` (~2-3 s): a parent killed before that leaves a worker that exits when it gets here,
+    before taking any task.
     """
     _single_threaded_numba()
     if parent_pid is None:
