@@ -52,9 +52,12 @@ rim_exposure = 0.4
 TABLES = ("patients.parquet", "trajectories.parquet")
 #: the temporary name of an atomic write (sim.io.store.atomic_file) that a kill may leave behind
 ATOMIC_TEMP = re.compile(r"^\.patient-\d{6}\.(parquet|error\.json)\.\w+\.tmp\.(parquet|json)$")
-#: generous: a worker killed while still importing dies once it reaches its initializer (~3 s on 2 busy cores)
-SURVIVOR_TIMEOUT_S = 20.0
-START_TIMEOUT_S = 60.0
+#: generous: a worker killed while still importing dies once it reaches its initializer (~3 s; more on busy cores)
+SURVIVOR_TIMEOUT_S = 30.0
+#: a run's own time: ~6 s warm, but the numba cache is keyed by the package source (sim/_numba_cache.py), so the
+#: first run after any edit compiles every kernel, on cores shared with other work
+START_TIMEOUT_S = 300.0
+RUN_TIMEOUT_S = 600.0
 
 
 def _command(scenario: Path, out: Path) -> list[str]:
@@ -117,7 +120,7 @@ class _Run:
     def workers(self) -> dict[int, str]:
         return {p: c for p, c in _session_members(self.proc.pid).items() if "spawn_main" in c}
 
-    def finish(self, timeout: float = 120) -> int:
+    def finish(self, timeout: float = RUN_TIMEOUT_S) -> int:
         try:
             rc = self.proc.wait(timeout)
         finally:
