@@ -165,38 +165,24 @@ class FieldSet:
         if method != "auto":
             check_method(method)
         expl, nsub = self._plan_for(dt, method)
+        args = (
+            self.data,
+            self.sources,
+            True,
+            self._D,
+            self._k,
+            self._dx,
+            dt,
+            expl,
+            nsub,
+            self._faces,
+            self._g,
+            self._held,
+            self._has_mask,
+        )
         if self._parallel:
-            run_stack(
-                self.data,
-                self.sources,
-                True,
-                self._D,
-                self._k,
-                self._dx,
-                dt,
-                expl,
-                nsub,
-                self._faces,
-                self._g,
-                self._held,
-                self._has_mask,
-                True,
-            )
+            run_stack(*args, True)
         else:
             # the hot path of the model: one compiled call, nothing allocated
             # beyond a few axis-length coefficient vectors
-            _advance_stack(
-                self.data,
-                self.sources,
-                True,
-                self._D,
-                self._k,
-                self._dx,
-                dt,
-                expl,
-                nsub,
-                self._faces,
-                self._g,
-                self._held,
-                self._has_mask,
-            )
+            _advance_stack(*args)
