@@ -6,7 +6,7 @@ from typing import Mapping
 import numpy as np
 
 from ._explicit import explicit_substeps
-from ._solver import _advance_stack, _dummy_mask, choose_method, run_stack, use_threads
+from ._solver import _advance_stack_pre, _dummy_mask, choose_method, implicit_coefficients, run_stack, use_threads
 from ._validate import check_method, check_scalar, resolve_boundary
 
 
@@ -140,14 +140,26 @@ class FieldSet:
                 n = explicit_substeps(dt, self._D[f], self._k[f], self._dx, ndim)
                 expl[f] = choose_method(method, n, self._has_mask)
                 nsub[f] = n if expl[f] else 1
-            self._plan = (expl, nsub)
+            coef = implicit_coefficients(self.shape, self._D, self._dx, float(dt), self._faces)
+            self._plan = (expl, nsub, coef)
             self._plan_key = key
         return self._plan
+
+    def kernel_args(self, dt, method="auto"):
+        """Arguments after ``(data, sources, has_src)`` and ``(dx, dt)`` for compiled callers of the stack solver.
+
+        Returns ``(D, decay, explicit, nsub, faces, g, held, has_mask, coef)`` for steps of ``dt`` s:
+        ``sim.model.kernels.transport`` takes them, so the model's compiled loop advances the fields exactly
+        as :meth:`advance` does (same plan, same cached implicit coefficients).
+        """
+        dt = check_scalar("dt", dt, positive=True)
+        expl, nsub, coef = self._plan_for(dt, check_method(method))
+        return (self._D, self._k, expl, nsub, self._faces, self._g, self._held, self._has_mask, coef)
 
     def methods(self, dt, method="auto"):
         """Method each field would use for a step of ``dt`` s: name -> str."""
         dt = check_scalar("dt", dt, positive=True)
-        expl, _ = self._plan_for(dt, check_method(method))
+        expl, _, _ = self._plan_for(dt, check_method(method))
         return {n: ("explicit" if e else "implicit") for n, e in zip(self.names, expl)}
 
     def advance(self, dt, method="auto"):
@@ -164,7 +176,7 @@ class FieldSet:
             dt = check_scalar("dt", dt, positive=True)
         if method != "auto":
             check_method(method)
-        expl, nsub = self._plan_for(dt, method)
+        expl, nsub, coef = self._plan_for(dt, method)
         args = (
             self.data,
             self.sources,
@@ -183,6 +195,5 @@ class FieldSet:
         if self._parallel:
             run_stack(*args, True)
         else:
-            # the hot path of the model: one compiled call, nothing allocated
-            # beyond a few axis-length coefficient vectors
-            _advance_stack(*args)
+            # one compiled call, the implicit sweeps' coefficients cached with the plan
+            _advance_stack_pre(*args, coef)

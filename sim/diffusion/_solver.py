@@ -86,8 +86,29 @@ _axis_view_jit = njit(cache=True)(_axis_view)
 
 
 @njit(cache=True)
-def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha, beta, line, hline, w):
-    """One backward-Euler LOD step of one field, serial (see _implicit.py)."""
+def implicit_coefficients(shape, D, dx, dt, faces):
+    """Thomas coefficients of every unmasked implicit sweep, ``(n_fields, ndim, 2, max n)``.
+
+    ``[f, ax, 0]`` is ``alpha`` and ``[f, ax, 1]`` ``beta`` of field ``f``'s sweep along axis ``ax``
+    (:func:`sim.diffusion._implicit.line_coefficients`). They depend only on D, dt, dx, the line lengths and
+    the faces, so a caller with a fixed step computes them once (the model does, per run) instead of every step.
+    """
+    ndim = len(shape)
+    maxn = 1
+    for d in range(ndim):
+        maxn = max(maxn, shape[d])
+    out = np.zeros((D.shape[0], ndim, 2, maxn))
+    for f in range(D.shape[0]):
+        a = D[f] * dt / (dx * dx)
+        for ax in range(ndim):
+            line_coefficients(shape[ax], a, faces[2 * ax], faces[2 * ax + 1], out[f, ax, 0], out[f, ax, 1])
+    return out
+
+
+@njit(cache=True)
+def _implicit_field_pre(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, coef, line, hline, w):
+    """One backward-Euler LOD step of one field, serial (see _implicit.py), with the field's precomputed
+    sweep coefficients ``coef`` (ndim, 2, max n) from :func:`implicit_coefficients`."""
     ndim = u.ndim
     one_k = 1.0 + k * dt
     react = k != 0.0 or has_src
@@ -102,7 +123,6 @@ def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha
     # contiguous axis first, with the reaction fused into its forward pass
     last = ndim - 1
     n = u.shape[last]
-    line_coefficients(n, a, faces[2 * last], faces[2 * last + 1], alpha, beta)
     u2 = u.reshape((u.size // n, n))
     s2 = s.reshape((s.size // s.shape[-1], s.shape[-1]))
     # the reaction is evaluated in the field's precision, so that a uniform
@@ -110,10 +130,19 @@ def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha
     c = np.empty(2, dtype=u.dtype)
     c[0] = dt
     c[1] = one_k
-    sweep_last_axis(u2, s2, alpha, beta, faces[2 * last], faces[2 * last + 1], g, react, has_src, c[0], c[1])
+    sweep_last_axis(
+        u2, s2, coef[last, 0], coef[last, 1], faces[2 * last], faces[2 * last + 1], g, react, has_src, c[0], c[1]
+    )
     for ax in range(ndim - 2, -1, -1):
-        line_coefficients(u.shape[ax], a, faces[2 * ax], faces[2 * ax + 1], alpha, beta)
-        sweep_middle_axis(_axis_view_jit(u, ax), alpha, beta, faces[2 * ax], faces[2 * ax + 1], g)
+        sweep_middle_axis(_axis_view_jit(u, ax), coef[ax, 0], coef[ax, 1], faces[2 * ax], faces[2 * ax + 1], g)
+
+
+@njit(cache=True)
+def _implicit_field(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, alpha, beta, line, hline, w):
+    """One backward-Euler LOD step of one field, serial, coefficients computed here (``alpha``, ``beta``:
+    unused scratch kept for the callers' signature)."""
+    coef = implicit_coefficients(u.shape, np.array([D]), dx, dt, faces)
+    _implicit_field_pre(u, s, has_src, held, has_mask, D, k, dx, dt, faces, g, coef[0], line, hline, w)
 
 
 def _implicit_field_threaded(u, s, has_src, D, k, dx, dt, faces, g, nchunks):
@@ -157,11 +186,17 @@ def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, h
     ``has_mask``.  ``D``, ``k``, ``explicit``, ``nsub`` are per-field arrays.
     Serial: this is the single kernel call behind small-grid FieldSet steps.
     """
+    coef = implicit_coefficients(data.shape[1:], D, dx, dt, faces)
+    _advance_stack_pre(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask, coef)
+
+
+@njit(cache=True)
+def _advance_stack_pre(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask, coef):
+    """:func:`_advance_stack` with the sweep coefficients ``coef`` precomputed by :func:`implicit_coefficients`
+    for this ``dt`` (bit-identical: the same coefficients, computed once instead of every step)."""
     maxn = 1
     for d in range(1, data.ndim):
         maxn = max(maxn, data.shape[d])
-    alpha = np.empty(maxn)
-    beta = np.empty(maxn)
     line = np.empty(maxn)
     hline = np.empty(maxn, dtype=np.bool_)
     w = np.empty(maxn)
@@ -173,7 +208,7 @@ def _advance_stack(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, h
         if explicit[f]:
             explicit_advance(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, nsub[f], faces, g)
         else:
-            _implicit_field(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g, alpha, beta, line, hline, w)
+            _implicit_field_pre(u, s, has_src, held, has_mask, D[f], k[f], dx, dt, faces, g, coef[f], line, hline, w)
 
 
 def _advance_stack_threaded(data, src, has_src, D, k, dx, dt, explicit, nsub, faces, g, held, has_mask):

@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from ..diffusion._coupling import _gradient_2d
-from ..diffusion._solver import _advance_stack
+from ..diffusion._solver import _advance_stack_pre
 from .rng import poisson, uniform
 
 M0, M1, M2 = 0, 1, 2
@@ -113,9 +113,10 @@ def macrophage_secretion(pos, phen, n, fields, table, suppressible, c, fx, sourc
 
 
 @njit(cache=True)
-def transport(fields3, sources3, D, k, dx, dt_s, explicit, nsub, faces, g, held, has_mask):
-    """Advance every field by ``dt_s`` seconds: the project's solver, called from compiled code."""
-    _advance_stack(fields3, sources3, True, D, k, dx, dt_s, explicit, nsub, faces, g, held, has_mask)
+def transport(fields3, sources3, D, k, dx, dt_s, explicit, nsub, faces, g, held, has_mask, coef):
+    """Advance every field by ``dt_s`` seconds: the project's solver, called from compiled code, with the
+    implicit sweeps' coefficients computed once per run (``coef``, :func:`sim.diffusion.implicit_coefficients`)."""
+    _advance_stack_pre(fields3, sources3, True, D, k, dx, dt_s, explicit, nsub, faces, g, held, has_mask, coef)
 
 
 # ============================================================================ macrophages
@@ -460,6 +461,7 @@ def advance(
     g,
     held,
     has_mask,
+    coef,
     walkable,
     vessel_index,
     root_index,
@@ -499,7 +501,7 @@ def advance(
             if on.macrophage_secretion:
                 macrophage_secretion(pos, phen, n, fields, secretion_table, il10_suppressible, c, fx, sources, counts)
             if on.transport:
-                transport(fields3, sources3, D, k, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held, has_mask)
+                transport(fields3, sources3, D, k, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held, has_mask, coef)
             # ---- macrophages (the basal influx follows the fragment left at the start of their turn)
             fragment_left = 0.0  # (only recruitment needs it)
             if c.influx_h > 0.0 and fst[MATERIAL0_SUM] > 0.0:

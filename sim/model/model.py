@@ -125,9 +125,7 @@ class DiscModel(mesa.Model):
         self._occupied = np.zeros(self.material.size, dtype=np.bool_)
         self._alive = np.zeros(0, dtype=np.bool_)
         self._grad = np.zeros((0, 2))
-        expl, nsub = self.fields._plan_for(self.dt_h * 3600.0, "implicit")
-        fs = self.fields
-        self._solver = (fs._D, fs._k, expl, nsub, fs._faces, fs._g, fs._held, fs._has_mask)
+        self._solver = self.fields.kernel_args(self.dt_h * 3600.0, "implicit")
         hist = scenario.geometry
         self._cd68_factor = (hist.section_thickness_um + hist.macrophage_diameter_um) / sec.dx_um
         self._handles: dict[int, Macrophage] = {}
