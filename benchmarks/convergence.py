@@ -53,11 +53,7 @@ CONFIGS: dict[str, tuple[float, float, int, int]] = {
     "dx125_dt1h": (125.0, 1.0, N, DAYS),
     "dx62.5_dt1h": (62.5, 1.0, N_FINE, DAYS_FINE),
 }
-#: diagnostic arm: recruitment is per vascular *voxel* (a rim voxel of a slab dx thick, i.e. dx² of vessel wall),
-#: so at dx 125 the same per-site influx recruits ~4x as many monocytes per mm³ of fragment. Scaling the per-site
-#: influx by (dx/250)² keeps the influx per mm² of vessel wall; what remains is discretisation error.
-CONFIGS["dx125_dt1h_influx_x0.25"] = (125.0, 1.0, N, DAYS)
-EXTRA_OVERRIDES = {"dx125_dt1h_influx_x0.25": {"parameters.recruitment.monocyte_influx_per_site_per_day": 0.25}}
+EXTRA_OVERRIDES: dict[str, dict] = {}
 REFERENCE = "dx250_dt1h"
 N_BOOT = 4000
 BOOT_SEED = 20261201
@@ -70,7 +66,6 @@ RESULTS = ROOT / "benchmarks" / "results" / "convergence.md"
 
 
 def scenario_for(base, dx: float, dt: float, extra=None):
-    # 0.25 = (125/250)^2 x the calibrated 1.0 (calibration/calibrated.toml); checked against the base below
     return with_overrides(base, {"geometry.dx_um": dx, "simulation.dt_hours": dt, **(extra or {})}, "convergence")
 
 

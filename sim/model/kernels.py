@@ -199,38 +199,40 @@ def phagocytosis(pos, phen, engulfed, n, material, counts, c):
 def chemotaxis(pos, n, grad, chemo2d, walkable, c, rng):
     """Lattice random walk biased up the log-gradient of chemoattractant.
 
-    A jump happens with probability ``p_jump`` to one of the 4 neighbours, weighted by
+    In each of ``jump_substeps`` sub-steps a jump happens with probability ``p_jump`` (= 4·D·dt/dx² per
+    sub-step, D the random motility) to one of the 4 neighbours, weighted by
     ``exp(±chemotaxis · g · dx / (c + K))``; blocked neighbours (root, barrier, outside) get no weight.
     ``grad`` is an (≥ n, 2) scratch for the gradient at each agent.
     """
     nx, ny = chemo2d.shape
-    _gradient_2d(chemo2d, pos[:n], 1.0 / c.dx_um, grad[:n])
     chemo = chemo2d.reshape(nx * ny)
-    for i in range(n):
-        if uniform(rng) >= c.p_jump:
-            continue
-        v = pos[i]
-        ix = v // ny
-        iy = v - ix * ny
-        scale = c.chemotaxis * c.dx_um / (chemo[v] + c.k_chemo_sense)
-        bx = scale * grad[i, 0]
-        by = scale * grad[i, 1]
-        w0 = math.exp(min(bx, 30.0)) if ix + 1 < nx and walkable[v + ny] else 0.0
-        w1 = math.exp(min(-bx, 30.0)) if ix > 0 and walkable[v - ny] else 0.0
-        w2 = math.exp(min(by, 30.0)) if iy + 1 < ny and walkable[v + 1] else 0.0
-        w3 = math.exp(min(-by, 30.0)) if iy > 0 and walkable[v - 1] else 0.0
-        tot = w0 + w1 + w2 + w3
-        if tot <= 0.0:
-            continue
-        u = uniform(rng) * tot
-        if u < w0:
-            pos[i] = v + ny
-        elif u < w0 + w1:
-            pos[i] = v - ny
-        elif u < w0 + w1 + w2:
-            pos[i] = v + 1
-        else:
-            pos[i] = v - 1
+    for _ in range(int(c.jump_substeps)):
+        _gradient_2d(chemo2d, pos[:n], 1.0 / c.dx_um, grad[:n])
+        for i in range(n):
+            if uniform(rng) >= c.p_jump:
+                continue
+            v = pos[i]
+            ix = v // ny
+            iy = v - ix * ny
+            scale = c.chemotaxis * c.dx_um / (chemo[v] + c.k_chemo_sense)
+            bx = scale * grad[i, 0]
+            by = scale * grad[i, 1]
+            w0 = math.exp(min(bx, 30.0)) if ix + 1 < nx and walkable[v + ny] else 0.0
+            w1 = math.exp(min(-bx, 30.0)) if ix > 0 and walkable[v - ny] else 0.0
+            w2 = math.exp(min(by, 30.0)) if iy + 1 < ny and walkable[v + 1] else 0.0
+            w3 = math.exp(min(-by, 30.0)) if iy > 0 and walkable[v - 1] else 0.0
+            tot = w0 + w1 + w2 + w3
+            if tot <= 0.0:
+                continue
+            u = uniform(rng) * tot
+            if u < w0:
+                pos[i] = v + ny
+            elif u < w0 + w1:
+                pos[i] = v - ny
+            elif u < w0 + w1 + w2:
+                pos[i] = v + 1
+            else:
+                pos[i] = v - 1
 
 
 @njit(cache=True)

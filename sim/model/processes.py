@@ -28,6 +28,10 @@ import numpy as np
 from ..scenario.scenario import Scenario
 from ..scenario.schema import CYTOKINES
 
+#: Edge of the reference vascular site, µm: ``monocyte_influx_per_site_per_day`` is per 250 µm site (the grid
+#: on which it was calibrated); a site of edge dx receives that × (dx / 250)², the same influx per mm² of vessel wall.
+REFERENCE_SITE_UM = 250.0
+
 __all__ = [
     "CYTOKINE_ROLES",
     "Process",
@@ -222,8 +226,14 @@ def _phagocytosis(s: Scenario, sec) -> dict:
 
 def _chemotaxis(s: Scenario, sec) -> dict:
     mo = s.parameters.motility
+    # random motility D = v·ℓ/2 (µm²/min); a 2-D lattice walk with jump probability p per step has
+    # D = p·dx²/(4·dt), so p = 4·D·dt/dx², split into equal sub-steps of p ≤ 1
+    motility = mo.speed_um_per_min * mo.persistence_length_um / 2.0
+    p_total = 4.0 * motility * 60.0 * s.simulation.dt_hours / sec.dx_um**2
+    substeps = max(1, math.ceil(p_total))
     return {
-        "p_jump": min(1.0, mo.speed_um_per_min * 60.0 * s.simulation.dt_hours / sec.dx_um),
+        "p_jump": p_total / substeps,
+        "jump_substeps": float(substeps),
         "chemotaxis": mo.chemotaxis_sensitivity,
         "k_chemo_sense": s.parameters.recruitment.chemo_half_max_pg_ml,
     }
@@ -232,7 +242,11 @@ def _chemotaxis(s: Scenario, sec) -> dict:
 def _recruitment(s: Scenario, sec) -> dict:
     rec = s.parameters.recruitment
     return {
-        "influx_h": rec.monocyte_influx_per_site_per_day / 24.0 * s.patient.inflammatory_propensity,
+        # per site of edge dx: the same influx per mm² of vessel wall as a 250 µm reference site
+        "influx_h": rec.monocyte_influx_per_site_per_day
+        / 24.0
+        * s.patient.inflammatory_propensity
+        * (sec.dx_um / REFERENCE_SITE_UM) ** 2,
         "basal": rec.basal_fraction,
         "k_chemo_recruit": rec.chemo_half_max_pg_ml,
     }
@@ -410,12 +424,14 @@ PROCESS_NAMES: tuple[str, ...] = tuple(p.name for p in PROCESSES)
 
 
 # ---------------------------------------------------------------------------------------------- records
+# Records are returned as ``np.recarray`` views: numba compiles them as structured arrays, and with
+# NUMBA_DISABLE_JIT=1 (mutation testing, debugging) ``c[0].name`` still works in plain Python.
 def field_index_record() -> np.ndarray:
     """(1,) structured array: one int64 per cytokine, named by it, holding its position in ``CYTOKINES``."""
     rec = np.zeros(1, dtype=np.dtype([(c, np.int64) for c in CYTOKINES], align=True))
     for i, c in enumerate(CYTOKINES):
         rec[0][c] = i
-    return rec
+    return rec.view(np.recarray)
 
 
 def enabled_record(disabled=()) -> np.ndarray:
@@ -426,7 +442,7 @@ def enabled_record(disabled=()) -> np.ndarray:
     rec = np.ones(1, dtype=np.dtype([(n, np.bool_) for n in PROCESS_NAMES], align=True))
     for n in disabled:
         rec[0][n] = False
-    return rec
+    return rec.view(np.recarray)
 
 
 def _derived(s: Scenario, section) -> dict:
@@ -447,7 +463,7 @@ def parameter_record(s: Scenario, section) -> np.ndarray:
     rec = np.zeros(1, dtype=np.dtype([(k, np.float64) for k in scalars], align=True))
     for k, v in scalars.items():
         rec[0][k] = v
-    return rec
+    return rec.view(np.recarray)
 
 
 def derived_arrays(s: Scenario, section) -> dict[str, np.ndarray]:

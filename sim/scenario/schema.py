@@ -522,7 +522,10 @@ class Recruitment(_Strict):
         prior=(0.0, 5.0),
         ge=0,
         le=100,
-        description="Influx per vascular site at saturating chemoattractant (0 switches recruitment off).",
+        description="Influx at saturating chemoattractant per reference vascular site: one 250 µm voxel of the "
+        "vascularized rim, i.e. 0.0625 mm² of vessel wall in the section (site edge × voxel depth). At another voxel "
+        "edge dx a site receives this × (dx / 250 µm)², the same influx per mm² of vessel wall, so the recruited "
+        "density does not depend on the grid (0 switches recruitment off).",
     )
     basal_fraction: float = calibrated(
         0.05,
@@ -570,7 +573,19 @@ class Motility(_Strict):
         ge=0,
         le=50,
         source="recalled: macrophage migration in tissue 1-5 µm/min",
-        description="Random-walk speed (a lattice jump has probability speed·dt/dx).",
+        description="Migration speed v. With the persistence length ℓ it sets the random motility "
+        "D = v·ℓ/2; a lattice jump has probability 4·D·dt/dx² (split into sub-steps when above 1), so the walk's "
+        "spread does not depend on the grid.",
+    )
+    persistence_length_um: float = calibrated(
+        125.0,
+        unit="µm",
+        prior=(20.0, 300.0),
+        gt=0,
+        le=1e4,
+        description="Persistence length ℓ of the random walk (speed × persistence time). The default makes "
+        "D = 125 µm²/min, the lattice walk of one 250 µm jump with probability speed·dt/dx of the earlier versions "
+        "(persistence time ℓ/v ≈ 1 h at 2 µm/min; macrophages in 3-D matrix: tens of minutes).",
     )
     chemotaxis_sensitivity: float = calibrated(
         3.0,
