@@ -414,10 +414,9 @@ def main():
     emit()
     emit(
         f"Split of one compiled step at day 30-31 (24 steps per call): full step {fmt_t(t_full)}, of which the "
-        f"field solve (`transport`: 8 fields, implicit LOD, `sim.diffusion._advance_stack` called from numba) "
+        f"field solve (`transport`: 8 fields, implicit LOD, `sim.diffusion` stack solver called from numba) "
         f"{fmt_t(t_full - t_nofield)} ({100 * (t_full - t_nofield) / t_full:.0f} %) and everything else "
-        f"{fmt_t(t_nofield)}. The field solve is the other engineer's `_implicit.py` work; the rest of the step "
-        "is what this engine changed."
+        f"{fmt_t(t_nofield)}. The speed limit this sets is worked out in `benchmarks/results/speed_limits.md`."
     )
     emit()
 
