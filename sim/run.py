@@ -38,6 +38,8 @@ class RunResult:
         (recorded in the manifest).
     disabled : list of str
         Processes switched off by the scenario's ``[model] disable``.
+    surgery_day : float or None
+        Day of the discectomy, if a ``[[treatment]]`` discectomy was done.
     """
 
     scenario: Scenario
@@ -48,6 +50,7 @@ class RunResult:
     wall_time_s: float = 0.0
     engine_stream: dict[str, Any] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)
+    surgery_day: float | None = None
 
 
 def run_one(
@@ -123,4 +126,5 @@ def run_one(
         time.perf_counter() - t0,
         engine_stream=dict(model.engine_stream),
         disabled=list(model.disabled),
+        surgery_day=model.surgery_day,
     )

@@ -21,12 +21,20 @@ from numba import njit
 from ..diffusion._coupling import _gradient_2d
 from ..diffusion._solver import _advance_stack_pre
 from .rng import poisson, uniform
+from .treatments import CHANNELS
 
 M0, M1, M2 = 0, 1, 2
 
 # integer state slots (``ist``) and float state slots (``fst``) of the compiled loop
 N_ALIVE, NEXT_UID, PHASE, N_RECRUITS, STEP = range(5)  # STEP: steps since onset (the clock)
 HOURS, SENSITIZATION, COMPRESSION, MATERIAL0_SUM, ZONE0 = range(5)
+# rows of the treatment-channel array (one source of truth: sim.model.treatments.CHANNELS)
+TR_TNF_SINK = CHANNELS.index("tnf_sink")
+TR_GC = CHANNELS.index("gc_repression")
+TR_M2 = CHANNELS.index("m2_stimulus")
+TR_IL4 = CHANNELS.index("il4_added")
+TR_RECRUIT = CHANNELS.index("recruitment")
+TR_IL1_BLOCK = CHANNELS.index("il1_block")
 
 
 @njit(cache=True)
@@ -113,6 +121,19 @@ def macrophage_secretion(pos, phen, n, fields, table, suppressible, c, fx, sourc
 
 
 @njit(cache=True)
+def glucocorticoid_repression(sources, repressed, fraction):
+    """Scale the sources of the glucocorticoid-repressed fields (NF-κB/AP-1 targets) by ``1 − fraction``."""
+    if fraction <= 0.0:
+        return
+    keep = 1.0 - fraction
+    for f in range(sources.shape[0]):
+        if repressed[f]:
+            row = sources[f]
+            for v in range(row.shape[0]):
+                row[v] *= keep
+
+
+@njit(cache=True)
 def transport(fields3, sources3, D, k, dx, dt_s, explicit, nsub, faces, g, held, has_mask, coef):
     """Advance every field by ``dt_s`` seconds: the project's solver, called from compiled code, with the
     implicit sweeps' coefficients computed once per run (``coef``, :func:`sim.diffusion.implicit_coefficients`)."""
@@ -121,16 +142,19 @@ def transport(fields3, sources3, D, k, dx, dt_s, explicit, nsub, faces, g, held,
 
 # ============================================================================ macrophages
 @njit(cache=True)
-def polarization(pos, phen, engulfed, n, fields, material, viability, c, fx, rng):
-    """M0 → M1/M2 and M1 ↔ M2 switches. The danger signal is NP material × NP viability."""
+def polarization(pos, phen, engulfed, n, fields, material, viability, c, fx, rng, m2_extra=0.0, il4_added=0.0):
+    """M0 → M1/M2 and M1 ↔ M2 switches. The danger signal is NP material × NP viability.
+
+    Treatments: ``il4_added`` (pg/mL) adds to the tissue IL-4, ``m2_extra`` is an extra M2 stimulus."""
     dt = c.dt_h
     f_ifng = _sat(c.ifng, c.k_ifng)
-    f_il4 = _sat(c.il4, c.k_il4)
+    f_il4 = _sat(c.il4 + il4_added, c.k_il4)
     for i in range(n):
         v = pos[i]
         s1 = _sat(fields[fx.tnf, v], c.k_tnf) + f_ifng + c.danger_w * material[v] * viability
         s2 = (
             f_il4
+            + m2_extra
             + _sat(fields[fx.il10, v], c.k_il10)
             + _sat(fields[fx.tgfb, v], c.k_tgfb)
             + c.phago_w * _sat(engulfed[i], c.k_engulfed)
@@ -252,10 +276,11 @@ def compact(alive, n, uid, pos, phen, age, engulfed):
 
 
 @njit(cache=True)
-def recruitment(vessel_index, chemo, fragment_left, c, rng, out):
+def recruitment(vessel_index, chemo, fragment_left, c, rng, out, factor=1.0):
     """Monocytes entering at each vascular site this step, Poisson, into ``out``; returns their total.
 
-    Influx = max · (basal · fragment_left + (1 − basal) · chemo/(chemo + K)).
+    Influx = factor · max · (basal · fragment_left + (1 − basal) · chemo/(chemo + K)) (``factor``: a treatment's
+    multiplier, 1 without).
     """
     total = 0
     for s in range(vessel_index.shape[0]):
@@ -264,7 +289,8 @@ def recruitment(vessel_index, chemo, fragment_left, c, rng, out):
         return 0
     for s in range(vessel_index.shape[0]):
         lam = (
-            c.influx_h
+            factor
+            * c.influx_h
             * c.dt_h
             * (c.basal * fragment_left + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
         )
@@ -321,12 +347,17 @@ def shrinkage(material, hours, c):
 
 # ============================================================================ pain
 @njit(cache=True)
-def pain_drive(root, weights, half_max, ifng_gain):
-    """Cytokine drive of sensitization: (1 + g_γ·f_γ) · Σ_j w_j c_j/(c_j + K_j) (``ifng_gain`` = g_γ·f_γ)."""
+def pain_drive(root, weights, half_max, ifng_gain, blocked=-1, block=0.0):
+    """Cytokine drive of sensitization: (1 + g_γ·f_γ) · Σ_j w_j c_j/(c_j + K_j) (``ifng_gain`` = g_γ·f_γ).
+
+    A receptor antagonist blocks the fraction ``block`` of field ``blocked``'s signalling (−1: none)."""
     s = 0.0
     for f in range(root.shape[0]):
         if weights[f] != 0.0:
-            s += weights[f] * _sat(root[f], half_max[f])
+            term = weights[f] * _sat(root[f], half_max[f])
+            if f == blocked:
+                term *= 1.0 - block
+            s += term
     return s * (1.0 + ifng_gain)
 
 
@@ -383,10 +414,12 @@ def contact_fraction(material, zone_index, zone0):
 
 
 @njit(cache=True)
-def pain(fields, root_index, material, zone_index, weights, half_max, c, fx, fst):
-    """Advance sensitization by dt from the root cytokines, and set compression from the contact zone."""
+def pain(fields, root_index, material, zone_index, weights, half_max, c, fx, fst, il1_block=0.0):
+    """Advance sensitization by dt from the root cytokines, and set compression from the contact zone.
+
+    ``il1_block``: fraction of IL-1 receptor signalling blocked by an antagonist."""
     root = masked_means(fields, root_index)
-    k = c.sensitization_per_day * pain_drive(root, weights, half_max, c.ifng_gain)
+    k = c.sensitization_per_day * pain_drive(root, weights, half_max, c.ifng_gain, fx.il1b, il1_block)
     r = pain_resolution(root[fx.il10], c.resolution_per_day, c.il10_resolution_gain, c.il10_half_max, c.il4_resolution)
     fst[SENSITIZATION] = sensitization_after(fst[SENSITIZATION], k, r, c.dt_h / 24.0)
     fst[COMPRESSION] = compression_of(contact_fraction(material, zone_index, fst[ZONE0]), c.decompression)
@@ -455,6 +488,9 @@ def advance(
     il10_suppressible,
     pain_weights,
     pain_half_max,
+    gc_repressed,
+    treat,
+    k_step,
     D,
     k,
     explicit,
@@ -471,6 +507,8 @@ def advance(
 ):
     """Run up to ``n_steps`` steps of the processes in :data:`sim.model.processes.PROCESSES` order.
 
+    ``treat`` holds the treatment channels (:data:`sim.model.treatments.CHANNELS`) of each of these steps,
+    ``treat[:, j]`` for the j-th step of this call; ``k_step`` is a (n_fields,) scratch for the decay rates.
     Returns the number of steps completed. It returns early, with the step's first half done
     (``ist[PHASE] == 1``) and its recruits drawn (``site_counts``), when they do not fit the agent
     arrays' capacity: the caller grows the arrays and calls again, which completes that step first.
@@ -502,8 +540,15 @@ def advance(
                 il10_background(sources, c, fx)
             if on.macrophage_secretion:
                 macrophage_secretion(pos, phen, n, fields, secretion_table, il10_suppressible, c, fx, sources, counts)
+            if on.glucocorticoid_repression:
+                glucocorticoid_repression(sources, gc_repressed, treat[TR_GC, done])
             if on.transport:
-                transport(fields3, sources3, D, k, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held, has_mask, coef)
+                for f in range(nf):
+                    k_step[f] = k[f]
+                k_step[fx.tnf] += treat[TR_TNF_SINK, done]  # an anti-TNF sink acts with the field's own decay
+                transport(
+                    fields3, sources3, D, k_step, c.dx_um, dt * 3600.0, explicit, nsub, faces, g, held, has_mask, coef
+                )
             # ---- macrophages (the basal influx follows the fragment left at the start of their turn)
             fragment_left = 0.0  # (only recruitment needs it)
             if c.influx_h > 0.0 and fst[MATERIAL0_SUM] > 0.0:
@@ -511,7 +556,20 @@ def advance(
             for i in range(n):
                 alive[i] = True
             if on.polarization:
-                polarization(pos, phen, engulfed, n, fields, material, viability, c, fx, rng)
+                polarization(
+                    pos,
+                    phen,
+                    engulfed,
+                    n,
+                    fields,
+                    material,
+                    viability,
+                    c,
+                    fx,
+                    rng,
+                    treat[TR_M2, done],
+                    treat[TR_IL4, done],
+                )
             for i in range(n):
                 age[i] += dt
             if on.death_and_egress:
@@ -524,7 +582,9 @@ def advance(
             ist[N_ALIVE] = n
             ist[N_RECRUITS] = 0
             if on.recruitment:
-                ist[N_RECRUITS] = recruitment(vessel_index, fields[fx.chemo], fragment_left, c, rng, site_counts)
+                ist[N_RECRUITS] = recruitment(
+                    vessel_index, fields[fx.chemo], fragment_left, c, rng, site_counts, treat[TR_RECRUIT, done]
+                )
             ist[PHASE] = 1
         if n + ist[N_RECRUITS] > cap:
             return done  # the caller grows the agent arrays and calls again
@@ -539,7 +599,18 @@ def advance(
         if on.shrinkage:
             shrinkage(material, hours, c)
         if on.pain:
-            pain(fields, root_index, material, zone_index, pain_weights, pain_half_max, c, fx, fst)
+            pain(
+                fields,
+                root_index,
+                material,
+                zone_index,
+                pain_weights,
+                pain_half_max,
+                c,
+                fx,
+                fst,
+                treat[TR_IL1_BLOCK, done],
+            )
         # time is an integer count of steps (a whole number make a day, enforced by the schema): summing a dt
         # such as 1/60 h would drift off the day boundaries
         ist[STEP] += 1

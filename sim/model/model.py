@@ -28,6 +28,7 @@ from .geometry import build_section
 from .pain import PainState
 from .processes import _activation, derived_arrays, enabled_record, field_index_record, parameter_record
 from .rng import stream_for
+from .treatments import CHANNELS, NEUTRAL, channel_schedule
 
 __all__ = ["DiscModel", "OBSERVABLES"]
 
@@ -45,6 +46,7 @@ OBSERVABLES: dict[str, str] = {
     "n_fragment": "macrophages inside the fragment",
     "m1_fraction": "M1 / (M1 + M2) among macrophages in the fragment (NaN if none)",
     "cd68_per_cm2": "CD68+ cells per cm² of a histological section of the fragment",
+    "surgery": "1 from the day a discectomy removed the fragment, else 0",
     **{f"{c}_fragment_pg_ml": f"{c} material-weighted mean in the fragment, pg/mL" for c in CYTOKINES},
     **{f"{c}_root_pg_ml": f"{c} mean over the nerve root's outer layer, pg/mL" for c in CYTOKINES},
 }
@@ -130,6 +132,19 @@ class DiscModel(mesa.Model):
         self._cd68_factor = (hist.section_thickness_um + hist.macrophage_diameter_um) / sec.dx_um
         self._handles: dict[int, Macrophage] = {}
 
+        # treatments: drugs act through the channels of the compiled step, a discectomy is an event
+        self._drugs = [t for t in scenario.treatment if t.kind != "discectomy"]
+        self._surgeries = [t for t in scenario.treatment if t.kind == "discectomy"]
+        self._k_step = np.zeros(len(CYTOKINES))
+        self._neutral = np.array([NEUTRAL[c] for c in CHANNELS])[:, None]
+        self._surgery_steps = sorted(
+            int(round(t.start_day * self._steps_per_day)) for t in self._surgeries if t.start_day is not None
+        )
+        self._rules = [t.rule for t in self._surgeries if t.rule is not None]
+        self._vas_by_day: list[float] = []
+        #: day of the discectomy (None before or without one)
+        self.surgery_day: float | None = None
+
         self.datacollector = mesa.DataCollector(model_reporters={name: _reporter(name) for name in OBSERVABLES})
         self._observe()
         self.datacollector.collect(self)
@@ -188,14 +203,65 @@ class DiscModel(mesa.Model):
         return min(limit, self._steps_per_day - int(self._ist[K.STEP]) % self._steps_per_day)
 
     def _advance(self, n_steps: int) -> None:
-        """Run ``n_steps`` steps in compiled code, observing (DataCollector) at every day boundary reached."""
+        """Run ``n_steps`` steps in compiled code, observing (DataCollector) at every day boundary reached.
+
+        A discectomy due at a step is done before that step (a call never runs across it); a discectomy rule is
+        checked at each day boundary and, when it holds, operates before the next step."""
         while n_steps > 0:
+            self._operate_if_due()
             k = self._steps_to_next_day(n_steps)
+            step = int(self._ist[K.STEP])
+            due = [s for s in self._surgery_steps if step < s < step + k]
+            if due and self.surgery_day is None:
+                k = due[0] - step
             self._run_compiled(k)
             n_steps -= k
             if int(self._ist[K.STEP]) % self._steps_per_day == 0:
                 self._observe()
                 self.datacollector.collect(self)
+                self._vas_by_day.append(self._obs["pain_vas"])
+                if self._rules and self.surgery_day is None and self._rule_holds():
+                    self._surgery_steps.append(int(self._ist[K.STEP]))
+        self._operate_if_due()
+
+    # ------------------------------------------------------------------ treatments
+    def _rule_holds(self) -> bool:
+        day = len(self._vas_by_day)  # the day just observed (day 0 is the onset row, not in the history)
+        for r in self._rules:
+            n = int(r.for_days)
+            if r.from_day <= day <= r.until_day and len(self._vas_by_day) >= n:
+                if min(self._vas_by_day[-n:]) >= r.vas_at_least:
+                    return True
+        return False
+
+    def _operate_if_due(self) -> None:
+        if self.surgery_day is None and int(self._ist[K.STEP]) in self._surgery_steps:
+            self.discectomy()
+
+    def discectomy(self) -> None:
+        """Remove the herniated fragment now: its NP material, the macrophages in it and the cytokines it holds.
+
+        Compression falls to 0 at the next pain update (nothing is left in the contact zone); the root's
+        sensitization is unchanged and resolves at its own rate.
+        """
+        material = self.material.reshape(-1)
+        removed = material > 0.0
+        mac = self.macrophages
+        if mac.n:
+            mac.keep(~removed[mac.pos])
+        self._fields_flat[:, removed] = 0.0
+        material[removed] = 0.0
+        self.surgery_day = self.day
+        self._surgery_steps = []
+
+    def _channels(self, n_steps: int) -> np.ndarray:
+        if not self._drugs:
+            if self._neutral.shape[1] != n_steps:
+                self._neutral = np.repeat(self._neutral[:, :1], n_steps, axis=1)
+            return self._neutral
+        step0 = int(self._ist[K.STEP])
+        hours = (step0 + np.arange(n_steps)) * (24.0 / self._steps_per_day)
+        return np.ascontiguousarray(channel_schedule(self._drugs, hours))
 
     def _run_compiled(self, n_steps: int) -> None:
         mac, ist, fst = self.macrophages, self._ist, self._fst
@@ -233,6 +299,9 @@ class DiscModel(mesa.Model):
                 a["il10_suppressible"],
                 a["pain_weights"],
                 a["pain_half_max"],
+                a["gc_repressed"],
+                self._channels(n_steps),
+                self._k_step,
                 *self._solver,
                 self._walkable,
                 self._vessel_index,
@@ -280,6 +349,7 @@ class DiscModel(mesa.Model):
             "n_fragment": nf,
             "m1_fraction": nf1 / (nf1 + nf2) if nf1 + nf2 else float("nan"),
             "cd68_per_cm2": nf * self._cd68_factor / area_cm2 if area_cm2 > 0 else 0.0,
+            "surgery": 0.0 if self.surgery_day is None else 1.0,
         }
         for i, c in enumerate(CYTOKINES):
             obs[f"{c}_fragment_pg_ml"] = float(frag[i])

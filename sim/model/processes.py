@@ -61,6 +61,9 @@ CYTOKINE_ROLES: dict[str, tuple[str, ...]] = {
     "root_sensitizing": ("tnf", "il1b", "il6", "il8"),
     # ... and this resolves it
     "root_resolving": ("il10",),
+    # NF-κB/AP-1 targets that glucocorticoids repress in NP cells and macrophages (transrepression: TNF-α, IL-1β,
+    # IL-6, IL-8 and MMP-3 expression; Barnes 2006 Eur Respir J, Rhen & Cidlowski 2005 NEJM, recalled)
+    "glucocorticoid_repressed": ("tnf", "il1b", "il6", "il8", "mmp"),
 }
 
 #: Non-field state a process may read or write (fields are ``field.<c>``, sources ``source.<c>``).
@@ -76,6 +79,13 @@ STATE = frozenset(
         "macrophage.population",
         "pain.sensitization",
         "pain.compression",
+        # treatment channels (sim.model.treatments.CHANNELS), neutral without [[treatment]]
+        "treatment.tnf_sink",
+        "treatment.gc_repression",
+        "treatment.m2_stimulus",
+        "treatment.il4_added",
+        "treatment.recruitment",
+        "treatment.il1_block",
     }
 )
 
@@ -252,6 +262,11 @@ def _recruitment(s: Scenario, sec) -> dict:
     }
 
 
+def _glucocorticoid(s: Scenario, sec) -> dict:
+    repressed = np.array([c in CYTOKINE_ROLES["glucocorticoid_repressed"] for c in CYTOKINES], dtype=np.bool_)
+    return {"gc_repressed": repressed}
+
+
 def _matrix_digestion(s: Scenario, sec) -> dict:
     t = s.parameters.tissue
     return {"degrade_h": t.mmp_degradation_per_day / 24.0, "k_mmp": t.mmp_half_max_pg_ml}
@@ -329,19 +344,42 @@ PROCESSES: tuple[Process, ...] = (
         _macrophage_secretion,
     ),
     Process(
+        "glucocorticoid_repression",
+        "A glucocorticoid's exposure represses the sources of its NF-κB/AP-1 targets (TNF-α, IL-1β, IL-6, IL-8, "
+        "MMP-3) from NP cells and macrophages: S × (1 − Emax·C/(C + EC50)); no effect without the treatment.",
+        ("treatment",),
+        ("treatment.gc_repression",),
+        _fields("source", CYTOKINE_ROLES["glucocorticoid_repressed"]),
+        ("glucocorticoid_repression",),
+        (),
+        _glucocorticoid,
+    ),
+    Process(
         "transport",
-        "Every field: ∂c/∂t = D∇²c − k·c + S, backward Euler (LOD, Thomas sweeps), sources held over the step.",
-        ("parameters.transport",),
-        (*_fields("field"), *_fields("source")),
+        "Every field: ∂c/∂t = D∇²c − k·c + S, backward Euler (LOD, Thomas sweeps), sources held over the step; "
+        "an anti-TNF biologic adds its sink k_on·[drug] to TNF-α's decay.",
+        ("parameters.transport", "treatment"),
+        (*_fields("field"), *_fields("source"), "treatment.tnf_sink"),
         _fields("field"),
         ("transport",),
         tuple(f"{c}_{w}_pg_ml" for c in CYTOKINES for w in ("fragment", "root")),
     ),
     Process(
         "polarization",
-        "M0 → M1 at r01·s1, M0 → M2 at r02·s2, M1 → M2 at r12·s2, M2 → M1 at r21·s1 (stimuli in docs/model.md).",
-        ("parameters.polarization", "patient"),
-        (*_POP, "macrophage.engulfed", "material", "np_viability", "field.tnf", "field.il10", "field.tgfb"),
+        "M0 → M1 at r01·s1, M0 → M2 at r02·s2, M1 → M2 at r12·s2, M2 → M1 at r21·s1 (stimuli in docs/model.md; "
+        "treatments add IL-4 to the tissue's or an M2 stimulus to s2).",
+        ("parameters.polarization", "patient", "treatment"),
+        (
+            *_POP,
+            "macrophage.engulfed",
+            "material",
+            "np_viability",
+            "field.tnf",
+            "field.il10",
+            "field.tgfb",
+            "treatment.m2_stimulus",
+            "treatment.il4_added",
+        ),
         ("macrophage.phenotype",),
         ("polarization",),
         ("n_m0", "n_m1", "n_m2", "m1_fraction"),
@@ -369,7 +407,8 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "chemotaxis",
-        "Lattice jump with probability speed·dt/dx, weighted by exp(±χ·dx·∇c/(c + K)) up the chemoattractant.",
+        "Lattice jump with probability 4·D·dt/dx² (D = v·ℓ/2; sub-steps where it exceeds 1), weighted by "
+        "exp(±χ·dx·∇c/(c + K)) up the chemoattractant.",
         ("parameters.motility", "parameters.recruitment"),
         ("macrophage.position", "field.chemo"),
         ("macrophage.position",),
@@ -379,9 +418,10 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "recruitment",
-        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(basal·left + (1 − basal)·c/(c + K)).",
-        ("parameters.recruitment", "patient"),
-        ("field.chemo", "material"),
+        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(dx/250 µm)²·(basal·left + "
+        "(1 − basal)·c/(c + K)) × a treatment's recruitment multiplier.",
+        ("parameters.recruitment", "patient", "treatment"),
+        ("field.chemo", "material", "treatment.recruitment"),
         ("macrophage.population",),
         ("recruitment",),
         ("n_m0",),
@@ -410,9 +450,13 @@ PROCESSES: tuple[Process, ...] = (
     Process(
         "pain",
         "dS/dt = k_s·(1 + g_γ·f_γ)·Σ w_j·c_j/(c_j + K_j) − r·S at the root (exact over the step); compression "
-        "from the contact zone.",
-        ("parameters.pain", "patient"),
-        (*_fields("field", CYTOKINE_ROLES["root_sensitizing"] + CYTOKINE_ROLES["root_resolving"]), "material"),
+        "from the contact zone; an IL-1 receptor antagonist blocks its fraction of IL-1β's term.",
+        ("parameters.pain", "patient", "treatment"),
+        (
+            *_fields("field", CYTOKINE_ROLES["root_sensitizing"] + CYTOKINE_ROLES["root_resolving"]),
+            "material",
+            "treatment.il1_block",
+        ),
         ("pain.sensitization", "pain.compression"),
         ("pain",),
         ("pain_vas", "sensitization", "compression"),

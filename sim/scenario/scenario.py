@@ -5,9 +5,9 @@ Kept apart from both so that the imports run one way: ``schema`` ← ``variabili
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from .schema import Geometry, ModelSpec, Parameters, Patient, Simulation, _Strict
+from .schema import Geometry, ModelSpec, Parameters, Patient, Simulation, Treatment, _Strict
 from .variability import CohortSpec
 
 __all__ = ["Scenario"]
@@ -31,6 +31,23 @@ class Scenario(_Strict):
     parameters: Parameters = Field(default_factory=Parameters)
     model: ModelSpec = Field(default_factory=ModelSpec, description="Processes switched off ([model] disable).")
     cohort: CohortSpec | None = Field(None, description="Patient variability of a virtual cohort (docs/cohorts.md).")
+    treatment: list[Treatment] = Field(
+        default_factory=list,
+        description="Scheduled treatments ([[treatment]] entries: drugs and discectomy; docs/trials.md).",
+        max_length=100,
+    )
+
+    @model_validator(mode="after")
+    def _treatments_in_simulated_time(self):
+        days = self.simulation.days
+        for i, t in enumerate(self.treatment):
+            first = t.rule.from_day if t.rule is not None else t.start_day
+            if first >= days:
+                raise ValueError(
+                    f"treatment[{i}] ({t.kind}) starts on day {first:g}, at or after the end of the simulated time "
+                    f"(simulation.days = {days:g})"
+                )
+        return self
 
     def rim_exposure(self) -> float:
         """The patient's rim exposure, or its herniation type's default."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from .params import calibrated, setting, sourced
 
@@ -871,3 +871,78 @@ class ModelSpec(_Strict):
         if unknown:
             raise ValueError(f"unknown process(es) {', '.join(map(repr, unknown))}; valid: {', '.join(PROCESS_NAMES)}")
         return list(dict.fromkeys(names))
+
+
+# ---------------------------------------------------------------------------------------------
+# treatments ([[treatment]]; pharmacology and effects in sim/model/treatments.py)
+# ---------------------------------------------------------------------------------------------
+
+
+class DiscectomyRule(_Strict):
+    """Operate on the first day d in [from_day, until_day] on which leg VAS ≥ vas_at_least has held for the
+    last ``for_days`` days (a crossover rule for persistent severe pain)."""
+
+    vas_at_least: float = Field(..., ge=0, le=100, description="Leg VAS threshold (0-100).")
+    for_days: float = Field(..., ge=1, le=3650, description="Whole days the threshold must have held.")
+    from_day: float = Field(0.0, ge=0, le=3650, description="First day (after onset) the rule is checked.")
+    until_day: float = Field(3650.0, ge=0, le=3650, description="Last day the rule is checked.")
+
+    _whole = field_validator("for_days", "from_day", "until_day")(whole_days)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.until_day < self.from_day:
+            raise ValueError(f"until_day ({self.until_day:g}) is before from_day ({self.from_day:g})")
+        return self
+
+
+class Treatment(_Strict):
+    """One scheduled intervention: a drug given ``doses`` times from ``start_day``, or a discectomy at
+    ``start_day`` or by ``rule`` (docs/trials.md; pharmacology with sources in sim/model/treatments.py)."""
+
+    kind: str = Field(..., description="anti_tnf, glucocorticoid, il1ra, m2_therapy or discectomy.", max_length=64)
+    start_day: float | None = Field(
+        None, ge=0, le=3650, description="Day after onset of the first dose (or of the surgery)."
+    )
+    route: str | None = Field(None, description="systemic or epidural (default: the kind's usual route).")
+    doses: int = Field(1, ge=1, le=1000, description="Number of doses.")
+    interval_days: float | None = Field(
+        None, gt=0, le=3650, description="Days between doses (default: the kind's usual interval)."
+    )
+    dose_mg: float | None = Field(None, gt=0, le=1e5, description="Dose, mg (default: the kind's usual dose).")
+    rule: DiscectomyRule | None = Field(None, description="Discectomy only: operate when pain persists.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        from ..model.treatments import TREATMENTS  # the pharmacology lives with the model
+
+        kind = TREATMENTS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"unknown treatment kind {self.kind!r}; valid: {', '.join(TREATMENTS)}")
+        if self.kind == "discectomy":
+            if (self.start_day is None) == (self.rule is None):
+                raise ValueError("a discectomy needs exactly one of start_day (a fixed day) or rule (crossover)")
+            extra = [k for k in ("route", "interval_days", "dose_mg") if getattr(self, k) is not None]
+            if extra or self.doses != 1:
+                raise ValueError(f"a discectomy takes no {', '.join(extra) or 'doses'}")
+            return self
+        if self.rule is not None:
+            raise ValueError("rule applies to a discectomy only")
+        if self.start_day is None:
+            raise ValueError(f"{self.kind} needs start_day (day after onset of the first dose)")
+        if self.route is not None and self.route not in kind.routes:
+            raise ValueError(f"route {self.route!r} is not available for {self.kind}; valid: {', '.join(kind.routes)}")
+        return self
+
+    def last_day(self) -> float:
+        """Day of the last dose (or of the last day a discectomy rule is checked)."""
+        if self.rule is not None:
+            return self.rule.from_day
+        from ..model.treatments import TREATMENTS
+
+        kind = TREATMENTS[self.kind]
+        if not kind.routes:
+            return float(self.start_day)
+        pk = kind.routes[self.route or kind.default_route]
+        interval = self.interval_days if self.interval_days is not None else pk.interval_days.value
+        return float(self.start_day) + (self.doses - 1) * interval

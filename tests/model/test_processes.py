@@ -321,6 +321,14 @@ def test_disabling_each_process_does_what_it_says(name):
         assert (ts2.volume_fraction == 1.0).all()
     elif name == "pain":
         assert (ts.sensitization == 0.0).all() and (ts.compression == 1.0).all()
+    elif name == "glucocorticoid_repression":
+        # without macrophages (recruitment off) a glucocorticoid acts only through this process on NP secretion
+        gc = [{"kind": "glucocorticoid", "start_day": 2}]
+        _, ts_off = _run([name, "recruitment"], days=8, treatment=gc, **over)
+        _, ts_none = _run(["recruitment"], days=8, **over)
+        _, ts_on = _run(["recruitment"], days=8, treatment=gc, **over)
+        assert ts_off.equals(ts_none)
+        assert ts_on.tnf_fragment_pg_ml.iloc[-1] < ts_none.tnf_fragment_pg_ml.iloc[-1]
     else:  # a new process needs its ablation test here
         pytest.fail(f"no ablation check for process {name!r}")
 
