@@ -17,7 +17,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts are plain: "[cohort]" and "[default: ...]" must print as written
 )
 
-from . import calibrate_cmds, cohort_cmds, run_cmds  # noqa: E402
+from . import calibrate_cmds, cohort_cmds, run_cmds, trial_cmds  # noqa: E402
 
 #: Every command, in the order of ``discsim --help``.
 COMMANDS = (
@@ -27,6 +27,7 @@ COMMANDS = (
     run_cmds.schema,
     cohort_cmds.cohort,
     cohort_cmds.sweep,
+    trial_cmds.trial,
     calibrate_cmds.validate,
     calibrate_cmds.sensitivity,
     calibrate_cmds.calibrate,

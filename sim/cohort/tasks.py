@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..scenario import Scenario
 
-__all__ = ["RunSpec", "simulate"]
+__all__ = ["RunSpec", "simulate", "simulate_treated"]
 
 
 @dataclass(frozen=True)
@@ -36,3 +36,16 @@ def simulate(spec: RunSpec) -> pd.DataFrame:
     ts = run_one(scenario, snapshots=False).timeseries
     ids = pd.DataFrame({k: pd.Series([v] * len(ts)) for k, v in spec.ids.items()})
     return pd.concat([ids, ts.reset_index(drop=True)], axis=1)
+
+
+def simulate_treated(spec: RunSpec) -> pd.DataFrame:
+    """:func:`simulate` plus a constant ``surgery_day`` column (day of the discectomy after onset, NaN if none)."""
+    from ..run import run_one
+
+    scenario = Scenario.model_validate_json(spec.scenario_json)
+    result = run_one(scenario, snapshots=False)
+    ts = result.timeseries.reset_index(drop=True)
+    ids = pd.DataFrame({k: pd.Series([v] * len(ts)) for k, v in spec.ids.items()})
+    out = pd.concat([ids, ts], axis=1)
+    out["surgery_day"] = float("nan") if result.surgery_day is None else float(result.surgery_day)
+    return out

@@ -1,4 +1,4 @@
-"""Figures. :func:`plot_output_dir` redraws whatever an output directory holds (run, cohort, sweep, sensitivity)."""
+"""Figures. :func:`plot_output_dir` redraws whatever an output directory holds (run, cohort, sweep, sensitivity, trial)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,15 @@ def _plot_sensitivity_dir(directory: Path, format: str) -> list[Path]:
     return [draw(indices, directory / f"{method}.{format}", manifest.get("output_days"))]
 
 
-PLOTTERS.update(cohort=_plot_cohort_dir, sweep=_plot_sweep_dir, sensitivity=_plot_sensitivity_dir)
+def _plot_trial_dir(directory: Path, format: str) -> list[Path]:
+    from .trial import plot_trial_dir
+
+    return plot_trial_dir(directory, format)
+
+
+PLOTTERS.update(
+    cohort=_plot_cohort_dir, sweep=_plot_sweep_dir, sensitivity=_plot_sensitivity_dir, trial=_plot_trial_dir
+)
 
 
 def plot_output_dir(directory: str | Path, format: str = "png") -> list[Path]:

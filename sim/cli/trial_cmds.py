@@ -1,0 +1,144 @@
+"""``discsim trial``: a virtual randomized trial (screening, matched arms, effects, figures), resumable."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import claim_out, console, default_out, err_console, input_errors_exit_2, styled
+from .cohort_cmds import OverwriteFlag, PlotOpt, RetriesOpt, SchedulerOpt, WorkersOpt, _Bar, _check_parallel
+
+
+class _Screening(_Bar):
+    """Screening runs come in batches (until enough patients are eligible): count them across batches."""
+
+    def __init__(self, description: str, total: int):
+        super().__init__(description, total)
+        self.done = 0
+
+    def __call__(self, outcome, n_finished: int, n_total: int) -> None:
+        self.done += 1
+        super().__call__(outcome, self.done, n_total)
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "—" if not math.isfinite(x) else (f"{x:.{digits}f}" if abs(x) < 1e5 else "∞")
+
+
+@input_errors_exit_2
+def trial(
+    trial_file: Annotated[Path, typer.Argument(help="Trial TOML file (docs/trials.md).", show_default=False)],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output directory [default: runs/<trial name>-trial].")
+    ] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    retries: RetriesOpt = 2,
+    plot: PlotOpt = True,
+    overwrite: OverwriteFlag = False,
+) -> None:
+    """Run a virtual randomized trial: screening.parquet, arms.parquet, outcomes.parquet, effects.parquet,
+    manifest.json (+ figures).
+
+    Every arm gets the same virtual patients (same draws and seeds). Rerunning the same command into the same
+    directory computes only the runs that are missing.
+    """
+    from ..cohort.trial import enrolment, run_trial, screen
+    from ..cohort.trial_spec import load_trial
+    from ..io.outdir import owner_kind
+    from ..limits import check_run_budget
+    from ..scenario import with_overrides
+
+    _check_parallel(workers, scheduler)
+    tr = load_trial(trial_file)
+    longest = tr.window[1] + tr.spec.follow_up_days
+    check_run_budget(
+        with_overrides(tr.population, {"simulation.days": float(longest), "cohort": None}, str(trial_file)),
+        what="each patient's run",
+    )
+    out = out if out is not None else default_out(tr.spec.name, "-trial")
+    reuse = out if out.is_dir() and owner_kind(out) == "trial" else None
+    pop = tr.spec.population
+    assert pop is not None
+    arms = ", ".join(tr.arm_names)
+    console.print(
+        f"{tr.spec.name}: arms {arms} (reference {tr.reference}); entry days {tr.window[0]}-{tr.window[1]} after "
+        f"onset, follow-up {tr.spec.follow_up_days} days; screening up to {pop.patients} patients"
+        + (f" to enrol {pop.enrol}" if pop.enrol else "")
+    )
+    with _Screening("screening (untreated course to entry)", pop.patients) as bar:
+        screening = screen(tr, out=reuse, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
+        bar.bar.update(bar.task, completed=pop.patients)
+    enrolled = enrolment(tr, screening)  # nobody eligible: exit 2, nothing written
+    out = claim_out(out, "trial", overwrite)
+    console.print(
+        f"screened {len(screening)}, eligible {int(screening['eligible'].sum())}, enrolled {len(enrolled)}"
+        + (f" (fewer than enrol = {pop.enrol})" if pop.enrol and len(enrolled) < pop.enrol else "")
+    )
+    with _Bar(f"{tr.spec.name}: patients × arms", len(enrolled) * len(tr.arm_names)) as bar:
+        result = run_trial(tr, out, screening, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
+    m = result.manifest
+    console.print(
+        styled(
+            "done",
+            "green",
+            f" in {result.wall_time_s:.1f} s: {result.n_runs - result.n_failed}/{result.n_runs} runs ok "
+            f"({m['n_computed']} computed, {m['n_reused']} reused; {m['backend']}, {m['workers']} workers)",
+        )
+    )
+    _summary(out)
+    console.print(f"wrote {out}/: screening.parquet, arms.parquet, outcomes.parquet, effects.parquet, manifest.json")
+    if plot and result.n_runs > result.n_failed:
+        from ..plots import plot_output_dir
+
+        for path in plot_output_dir(out):
+            console.print(f"wrote {path}")
+    if result.n_failed:
+        err_console.print(
+            styled(
+                f"{result.n_failed} run(s) failed",
+                "red",
+                " (status/error columns of outcomes.parquet); rerun the same command to retry them",
+            )
+        )
+        raise typer.Exit(1)
+
+
+def _summary(out: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    eff = pd.read_parquet(out / "effects.parquet")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    ref = manifest["reference"]
+    overall = eff[eff["subgroup"] == "all"]
+    for arm in manifest["arms"]:
+        if arm == ref:
+            continue
+        rows = overall[overall["arm"] == arm].set_index(["measure", "label"])
+        med = rows.loc[("median_recovery_days", "")]
+        hr = rows.loc[("hazard_ratio_recovery", "")]
+        console.print(
+            f"{arm} vs {ref} ({int(med['n'])} patients): median time to recovery {_fmt(med['arm_value'] / 7)} vs "
+            f"{_fmt(med['ref_value'] / 7)} weeks; hazard ratio of recovery {_fmt(hr['effect'], 2)} "
+            f"({_fmt(hr['effect_ci_low'], 2)}-{_fmt(hr['effect_ci_high'], 2)})"
+        )
+        for name in ("short", "medium", "long"):
+            w = rows.loc[("vas_window", name)]
+            console.print(
+                f"  leg VAS {name}: {_fmt(w['arm_value'])} vs {_fmt(w['ref_value'])}, difference {_fmt(w['effect'])} "
+                f"({_fmt(w['effect_ci_low'])} to {_fmt(w['effect_ci_high'])})"
+            )
+    surg = manifest["surgery_fraction"]
+    console.print("surgery during follow-up: " + ", ".join(f"{a} {100 * v:.0f} %" for a, v in surg.items()))
+    for p in manifest.get("published_vs_simulated", []):
+        s = p["simulated"]
+        where = f" day {p['visit_day']}" if p.get("visit_day") is not None else ""
+        console.print(
+            f"  published {p['measure']} ({p['arm']}{where}): {p['value']:g} — simulated {_fmt(s['value'], 2)} "
+            f"({_fmt(s['ci_low'], 2)}-{_fmt(s['ci_high'], 2)})"
+        )
