@@ -34,6 +34,13 @@ def trial(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output directory [default: runs/<trial name>-trial].")
     ] = None,
+    patients: Annotated[
+        int | None,
+        typer.Option("--patients", "-n", help="Patients screened at most [default: population.patients].", min=1),
+    ] = None,
+    enrol: Annotated[
+        int | None, typer.Option("--enrol", help="Enrol the first N eligible [default: population.enrol].", min=1)
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     retries: RetriesOpt = 2,
@@ -54,6 +61,8 @@ def trial(
 
     _check_parallel(workers, scheduler)
     tr = load_trial(trial_file)
+    if patients is not None or enrol is not None:
+        tr = _with_population(tr, patients, enrol)
     longest = tr.window[1] + tr.spec.follow_up_days
     check_run_budget(
         with_overrides(tr.population, {"simulation.days": float(longest), "cohort": None}, str(trial_file)),
@@ -105,6 +114,30 @@ def trial(
             )
         )
         raise typer.Exit(1)
+
+
+def _with_population(tr, patients: int | None, enrol: int | None):
+    """The trial with --patients / --enrol in place of the file's values (validated like the file)."""
+    from dataclasses import replace
+
+    from pydantic import ValidationError
+
+    from ..cohort.trial_spec import Population
+    from ..scenario import Problem, ScenarioError
+
+    data = tr.spec.population.model_dump()
+    if patients is not None:
+        data["patients"] = patients
+        if enrol is None and data["enrol"] is not None and data["enrol"] > patients:
+            data["enrol"] = patients
+    if enrol is not None:
+        data["enrol"] = enrol
+    try:
+        pop = Population.model_validate(data)
+    except ValidationError as err:
+        msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise ScenarioError("command line", [Problem("--patients/--enrol", msg)]) from None
+    return replace(tr, spec=tr.spec.model_copy(update={"population": pop}))
 
 
 def _summary(out: Path) -> None:

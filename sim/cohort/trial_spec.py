@@ -319,9 +319,11 @@ class Published(_Strict):
         "surgery_fraction",
         "vas_difference",
         "vas_mean",
+        "vas_window_difference",
     ]
     arm: str
     visit_day: int | None = Field(None, ge=0, le=3650, description="For vas_mean / vas_difference.")
+    window: Literal["short", "medium", "long"] | None = Field(None, description="For vas_window_difference.")
     value: float
     ci_low: float | None = None
     ci_high: float | None = None

@@ -165,6 +165,8 @@ def cox_hazard_ratio(
     except Exception:  # lifelines' ConvergenceError and numerical failures: no estimate
         return out
     s = cph.summary.loc["treated"]
+    if not all(math.isfinite(float(s[c])) for c in ("exp(coef)", "exp(coef) lower 95%", "exp(coef) upper 95%")):
+        return out  # separation (every recovery in one arm first): no finite estimate
     return {
         "effect": float(s["exp(coef)"]),
         "effect_ci_low": float(s["exp(coef) lower 95%"]),
@@ -392,6 +394,9 @@ def _simulated(pub, rows: pd.DataFrame, reference: str) -> dict[str, float]:
         row, side = pick("vas", pub.arm, f"day {pub.visit_day}")
     elif pub.measure == "hazard_ratio_recovery":
         row, side = pick("hazard_ratio_recovery", pub.arm)
+        side = "effect"
+    elif pub.measure == "vas_window_difference":
+        row, side = pick("vas_window", pub.arm, pub.window)
         side = "effect"
     else:  # vas_difference
         row, side = pick("vas", pub.arm, f"day {pub.visit_day}")

@@ -132,6 +132,8 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
                 transform=ax.transAxes,
                 color="0.4",
             )
+        log = measure == "hazard_ratio_recovery"
+        xmin, xmax = _axis_range(sel, log)
         for yi, key in zip(y, groups):
             r = vals.get(key)
             if r is None or not math.isfinite(r.effect):
@@ -139,13 +141,20 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
             color = "k" if key[0] == "all" else "#1f77b4"
             lo, hi = r.effect_ci_low, r.effect_ci_high
             if math.isfinite(lo) and math.isfinite(hi):
-                ax.plot([lo, hi], [yi, yi], color=color, lw=1.6)
-            ax.plot(r.effect, yi, "D" if key[0] == "all" else "s", color=color, ms=6)
+                # intervals of small levels can be very wide: clipped at the axis, with an arrow
+                ax.plot([max(lo, xmin), min(hi, xmax)], [yi, yi], color=color, lw=1.6)
+                if lo < xmin:
+                    ax.plot(xmin, yi, "<", color=color, ms=6)
+                if hi > xmax:
+                    ax.plot(xmax, yi, ">", color=color, ms=6)
+            if xmin <= r.effect <= xmax:
+                ax.plot(r.effect, yi, "D" if key[0] == "all" else "s", color=color, ms=6)
+        ax.set_xlim(xmin, xmax)
         if measure == "hazard_ratio_recovery":
             ax.axvline(1.0, color="0.5", lw=1)
             ax.set_xscale("log")
             ax.set_title("time to recovery")
-            ax.set_xlabel(f"hazard ratio (> 1: {literal(arm)} recovers faster)")
+            ax.set_xlabel("hazard ratio (> 1: faster)")
         else:
             a, b = windows[label]
             ax.axvline(0.0, color="0.5", lw=1)
@@ -164,6 +173,22 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
     save_figure(fig, path, dpi=130)
     plt.close(fig)
     return path
+
+
+def _axis_range(sel: pd.DataFrame, log: bool) -> tuple[float, float]:
+    """x range from the estimates and the intervals of levels with at least 10 patients, and the null value."""
+    big = sel[sel["n"] >= min(10, sel["n"].max())] if len(sel) else sel
+    vals = np.r_[big["effect"], big["effect_ci_low"], big["effect_ci_high"], sel["effect"]].astype(float)
+    vals = vals[np.isfinite(vals) & ((vals > 0) if log else True)]
+    null = 1.0 if log else 0.0
+    if vals.size == 0:
+        return (0.1, 10.0) if log else (-1.0, 1.0)
+    lo, hi = min(vals.min(), null), max(vals.max(), null)
+    if log:
+        pad = (np.log10(hi) - np.log10(lo)) * 0.08 + 0.05
+        return 10 ** (np.log10(lo) - pad), 10 ** (np.log10(hi) + pad)
+    pad = (hi - lo) * 0.08 or 1.0
+    return lo - pad, hi + pad
 
 
 def _variable_label(variable: str) -> str:
