@@ -88,6 +88,13 @@ def _is_sweep_file(path: Path) -> bool:
     return "design" in data or "base" in data
 
 
+def _is_trial_file(path: Path) -> bool:
+    """A trial file has ``[[arm]]`` entries."""
+    from ..scenario.loader import parse_toml, read_input_text
+
+    return "arm" in parse_toml(read_input_text(path), str(path))
+
+
 def _check_cohort_draws(scen: Scenario, source: str) -> None:
     """Draw the first patients of a [cohort] section, so that `check` finds what `cohort` would hit."""
     from ..cohort.draw import draw_patient
@@ -106,7 +113,7 @@ def _check_cohort_draws(scen: Scenario, source: str) -> None:
 
 @input_errors_exit_2
 def check(
-    file: Annotated[Path, typer.Argument(help="Scenario or sweep TOML file.", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="Scenario, sweep or trial TOML file.", show_default=False)],
 ) -> None:
     """Validate a scenario (or a sweep file) and print it fully resolved (every default filled in) as TOML.
 
@@ -128,6 +135,20 @@ def check(
             f"# {file}: valid sweep: {len(sw.points)} points × {sw.runs_per_point} "
             f"{'patients' if sw.spec.cohort else 'replicates'} over {', '.join(sw.parameter_names)}; "
             f"base {sw.base_path}"
+        )
+        return
+    if _is_trial_file(file):
+        from ..cohort.trial_spec import load_trial
+
+        tr = load_trial(file)
+        lo, _ = tr.window
+        for arm in tr.spec.arm:  # what each arm gives a patient entering on the first day of the window
+            typer.echo(
+                f"# arm {arm.name}: {json.dumps(tr.arm_treatments(arm, lo), ensure_ascii=False)} (entry day {lo})"
+            )
+        typer.echo(
+            f"# {file}: valid trial: arms {', '.join(tr.arm_names)} (reference {tr.reference}); population "
+            f"{tr.population_path}; eligibility is evaluated by `discsim trial` on screening runs"
         )
         return
     scen = load_scenario(file)

@@ -479,7 +479,7 @@ def _resolve_path(base: Path, ref: str) -> Path | None:
     if len(ref) > 1000 or "\0" in ref:
         return None
     p = Path(ref)
-    return (p if p.is_absolute() else base / p).absolute()
+    return (p if p.is_absolute() else base / p).resolve()
 
 
 def load_trial(path: str | Path) -> Trial:

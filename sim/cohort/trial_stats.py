@@ -72,6 +72,8 @@ EFFECT_COLUMNS = [
     "unit",
 ]
 _NAN3 = (math.nan, math.nan, math.nan)
+#: fewer patients than this in a group (a small subgroup level): no hazard ratio
+MIN_COX_PER_GROUP = 5
 
 
 def mean_ci(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -143,7 +145,8 @@ def cox_hazard_ratio(
     """Hazard ratio of ``treated`` (1) vs not (0) from :class:`lifelines.CoxPHFitter` (Efron ties).
 
     ``cluster`` (e.g. the patient of matched arms) gives the robust sandwich variance. NaN when the model
-    cannot be fitted (no events, or no events in one group).
+    cannot be fitted (no events in a group, fewer than :data:`MIN_COX_PER_GROUP` patients in a group, or
+    complete separation).
     """
     from lifelines import CoxPHFitter
 
@@ -154,7 +157,7 @@ def cox_hazard_ratio(
         df["cluster"] = np.asarray(cluster)
     out = {"effect": math.nan, "effect_ci_low": math.nan, "effect_ci_high": math.nan, "p_value": math.nan}
     by = df.groupby("treated")["E"].sum()
-    if len(by) < 2 or (by == 0).any():
+    if len(by) < 2 or (by == 0).any() or df.groupby("treated").size().min() < MIN_COX_PER_GROUP:
         return out
     try:
         with warnings.catch_warnings():

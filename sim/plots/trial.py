@@ -149,6 +149,8 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
                     ax.plot(xmax, yi, ">", color=color, ms=6)
             if xmin <= r.effect <= xmax:
                 ax.plot(r.effect, yi, "D" if key[0] == "all" else "s", color=color, ms=6)
+            else:  # a small level's estimate beyond the axis
+                ax.plot(xmax if r.effect > xmax else xmin, yi, ">" if r.effect > xmax else "<", color=color, ms=6)
         ax.set_xlim(xmin, xmax)
         if measure == "hazard_ratio_recovery":
             ax.axvline(1.0, color="0.5", lw=1)
@@ -178,7 +180,7 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
 def _axis_range(sel: pd.DataFrame, log: bool) -> tuple[float, float]:
     """x range from the estimates and the intervals of levels with at least 10 patients, and the null value."""
     big = sel[sel["n"] >= min(10, sel["n"].max())] if len(sel) else sel
-    vals = np.r_[big["effect"], big["effect_ci_low"], big["effect_ci_high"], sel["effect"]].astype(float)
+    vals = np.r_[big["effect"], big["effect_ci_low"], big["effect_ci_high"]].astype(float)
     vals = vals[np.isfinite(vals) & ((vals > 0) if log else True)]
     null = 1.0 if log else 0.0
     if vals.size == 0:
