@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,16 @@ class _Screening(_Bar):
     def __call__(self, outcome, n_finished: int, n_total: int) -> None:
         self.done += 1
         super().__call__(outcome, self.done, n_total)
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its parents that do not exist yet, deepest first."""
+    out = []
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        out.append(p)
+        p = p.parent
+    return out
 
 
 def _fmt(x: float, digits: int = 1) -> str:
@@ -55,9 +66,9 @@ def trial(
     """
     from ..cohort.trial import enrolment, run_trial, screen
     from ..cohort.trial_spec import load_trial
-    from ..io.outdir import owner_kind
+    from ..io.outdir import MARKER, owner_kind
     from ..limits import check_run_budget
-    from ..scenario import with_overrides
+    from ..scenario import ScenarioError, with_overrides
 
     _check_parallel(workers, scheduler)
     tr = load_trial(trial_file)
@@ -78,11 +89,23 @@ def trial(
         f"onset, follow-up {tr.spec.follow_up_days} days; screening up to {pop.patients} patients"
         + (f" to enrol {pop.enrol}" if pop.enrol else "")
     )
-    with _Screening("screening (untreated course to entry)", pop.patients) as bar:
-        screening = screen(tr, out=reuse, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
-        bar.bar.update(bar.task, completed=pop.patients)
-    enrolled = enrolment(tr, screening)  # nobody eligible: exit 2, nothing written
+    # claim the folder first (a bad --out is refused before any simulation), and give it back untouched if
+    # nobody turns out to be eligible
+    created = _missing_ancestors(out)
+    had_marker = (out / MARKER).exists()
     out = claim_out(out, "trial", overwrite)
+    try:
+        with _Screening("screening (untreated course to entry)", pop.patients) as bar:
+            screening = screen(tr, out=reuse, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
+            bar.bar.update(bar.task, completed=pop.patients)
+        enrolled = enrolment(tr, screening)  # nobody eligible: exit 2, nothing written
+    except ScenarioError:
+        if not had_marker:
+            (out / MARKER).unlink(missing_ok=True)
+        for d in created:  # deepest first; only the empty folders this command made
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     console.print(
         f"screened {len(screening)}, eligible {int(screening['eligible'].sum())}, enrolled {len(enrolled)}"
         + (f" (fewer than enrol = {pop.enrol})" if pop.enrol and len(enrolled) < pop.enrol else "")

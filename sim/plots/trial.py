@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -26,6 +27,7 @@ from .summary import literal  # noqa: E402
 __all__ = ["plot_trial_dir", "plot_pain", "plot_recovery", "plot_forest", "ARM_COLORS"]
 
 ARM_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
+_HR_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0]
 _WINDOW_TITLES = {"short": "short term", "medium": "medium term", "long": "long term"}
 
 
@@ -155,6 +157,9 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
         if measure == "hazard_ratio_recovery":
             ax.axvline(1.0, color="0.5", lw=1)
             ax.set_xscale("log")
+            ticks = [t for t in _HR_TICKS if xmin <= t <= xmax]
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
             ax.set_title("time to recovery")
             ax.set_xlabel("hazard ratio (> 1: faster)")
         else:

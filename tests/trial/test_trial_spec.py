@@ -96,6 +96,26 @@ def test_eligibility_that_selects_nobody_exits_2_after_screening(tmp_path):
     )
 
 
+def test_eligibility_that_selects_nobody_leaves_an_existing_empty_folder_as_it_was(tmp_path):
+    path = write_trial(tmp_path, text=TRIAL.format(patients=2, vas_at_least=100.0))
+    out = tmp_path / "empty"
+    out.mkdir()
+    res = runner.invoke(app, ["trial", str(path), "-o", str(out), "-j", "0", "--no-plot"])
+    assert res.exit_code == 2, res.output
+    assert list(out.iterdir()) == []
+
+
+def test_a_foreign_out_is_refused_before_screening(tmp_path):
+    path = write_trial(tmp_path)
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("keep")
+    res = runner.invoke(app, ["trial", str(path), "-o", str(out), "-j", "0", "--no-plot"])
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    assert "screened" not in res.output and "untreated course" not in res.output
+    assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
+
+
 def test_day_references():
     assert parse_day("entry") == ("entry", 0.0)
     assert parse_day("entry+14") == ("entry", 14.0)
