@@ -479,7 +479,10 @@ def _resolve_path(base: Path, ref: str) -> Path | None:
     if len(ref) > 1000 or "\0" in ref:
         return None
     p = Path(ref)
-    return (p if p.is_absolute() else base / p).resolve()
+    try:
+        return (p if p.is_absolute() else base / p).resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a name too long for the file system
+        return None
 
 
 def load_trial(path: str | Path) -> Trial:
@@ -712,8 +715,3 @@ def _engine_problems(spec: TrialFile, population: Scenario, where: _Where) -> li
 def _arm_entry_path(arm: Arm, i: int, j: int) -> str:
     n = len(arm.treatment)
     return f"arm.{i}.treatment.{j}" if j < n else f"arm.{i}.crossover.{j - n}"
-
-
-def describe_rule(r: ArmRule) -> str:
-    until = r.until_day if r.until_day is not None else "end of follow-up"
-    return f"leg VAS ≥ {r.vas_at_least:g} for {r.for_days} days, checked from {r.from_day} to {until}"

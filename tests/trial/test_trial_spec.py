@@ -15,6 +15,7 @@ from sim.cohort.trial_spec import entry_day, load_trial, parse_day
 from sim.scenario import ScenarioError
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _trial_text(**replace: str) -> str:
@@ -114,6 +115,15 @@ def test_a_foreign_out_is_refused_before_screening(tmp_path):
     assert res.exit_code == 2 and "--overwrite" in res.output
     assert "screened" not in res.output and "untreated course" not in res.output
     assert [p.name for p in out.iterdir()] == ["chapter1.tex"]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios" / "trials").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_trials_are_valid(path):
+    trial = load_trial(path)
+    assert trial.population.cohort is not None and trial.reference in trial.arm_names
+    assert {p.arm for p in trial.spec.published} <= set(trial.arm_names)
+    res = runner.invoke(app, ["check", str(path)])
+    assert res.exit_code == 0 and "valid trial" in res.output, res.output
 
 
 def test_day_references():
