@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -196,7 +197,7 @@ def _prologue(system: str) -> list[str]:
         *site,
         "export NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1",
         # workers import the same sim as this process (from a checkout or an installed package)
-        f'export PYTHONPATH="{here}${{PYTHONPATH:+:$PYTHONPATH}}"',
+        f'export PYTHONPATH={shlex.quote(here)}"${{PYTHONPATH:+:$PYTHONPATH}}"',
     ]
 
 

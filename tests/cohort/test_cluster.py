@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def test_slurm_job_script():
     # one single-threaded worker per core, numba single-threaded, the same sim as this process
     assert "--nthreads 1" in script and "--nworkers 4" in script
     assert "export NUMBA_NUM_THREADS=1" in script
-    assert f'export PYTHONPATH="{REPO}' in script
+    assert f"export PYTHONPATH={shlex.quote(REPO)}" in script
     # workers retire 5 min before the walltime (9000 s) so that their tasks move instead of failing
     assert "--lifetime 8700s" in script
 
