@@ -169,7 +169,9 @@ def parameters_read(process: Process, scenario: Scenario, section) -> list[str]:
     """Scenario keys a process's parameters come from, in the order its derivation reads them.
 
     A process with a ``derive`` is run on a recording view of ``scenario``; one without (transport) takes every
-    key of its scenario sections.
+    key of its scenario sections. Keys read inside the scenario's own methods (``Scenario.rim_exposure()``) and
+    geometry used through the section (``dx_um``, the masks) are not seen: the section's keys are listed with the
+    initialization.
     """
     if process.derive is None:
         keys = []
