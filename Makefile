@@ -33,9 +33,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_cohort.py
 
-## regenerate docs/scenario.md and docs/scenario.schema.json from the schema
+## regenerate the generated docs: docs/scenario.md and scenario.schema.json (schema), the process section of
+## docs/model.md, docs/odd.md (from docs/odd_template.md and the code); tests fail when any of them is stale
 docs: $(STAMP)
 	$(BIN)/python -m sim.scenario.docs
+	$(BIN)/python -m sim.model.processes
+	$(BIN)/python -m sim.odd
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -7,6 +7,18 @@ from typing import Annotated
 
 import typer
 
+from ._cluster import (
+    ClusterAccountOpt,
+    ClusterCoresOpt,
+    ClusterJobsOpt,
+    ClusterMemoryOpt,
+    ClusterOpt,
+    ClusterQueueOpt,
+    ClusterWalltimeOpt,
+    cluster_settings,
+    dask_client,
+    only_one,
+)
 from ._common import OverwriteOpt, claim_out, console, fail, input_errors_exit_2, note, styled
 
 _STATUS_STYLE = {
@@ -169,6 +181,13 @@ def sensitivity(
     ] = 365.0,
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0 = in this process].")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = 0,
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
@@ -181,16 +200,15 @@ def sensitivity(
     if method == "sobol" and n & (n - 1):
         fail(f"--n must be a power of 2 for Sobol, got {n}")
     names = _params(params)
+    only_one(scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     scen = load_scenario(scenario)
     claim_out(out, "sensitivity", overwrite)
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler, timeout="30s")
     from ._common import progress_bar
 
-    with progress_bar() as bar:
+    with dask_client(scheduler, spec) as client, progress_bar() as bar:
         task = bar.add_task(f"{method} runs", total=None)
 
         def progress(outcome, done, total):
@@ -251,6 +269,13 @@ def calibrate(
         int | None, typer.Option(help="Local processes for the patients of one simulation [default: 0].")
     ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: particles run on its workers.")] = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     common_patients: Annotated[
         bool, typer.Option(help="Same patients for every particle (default: fresh patients per particle).")
     ] = False,
@@ -314,6 +339,10 @@ def calibrate(
         settings.weights[tid] = w
     if resume and weight:
         fail("--weight cannot change on --resume (the stored run keeps its distance)")
+    only_one(scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     if resume:
         scen = None
     else:
@@ -321,24 +350,20 @@ def calibrate(
             fail("give a SCENARIO (or --resume to continue the run in --out)")
         scen = load_scenario(scenario)
     claim_out(out, "calibration", overwrite)
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler, timeout="30s")
-    try:
-        result = run_abc(
-            scen,
-            out,
-            settings,
-            resume=resume,
-            client=client,
-            calibrated_path=calibrated,
-            log=lambda m: console.print(m),
-            point=point,
-        )
-    except CalibrationError as exc:
-        fail(str(exc))
+    with dask_client(scheduler, spec) as client:
+        try:
+            result = run_abc(
+                scen,
+                out,
+                settings,
+                resume=resume,
+                client=client,
+                calibrated_path=calibrated,
+                log=lambda m: console.print(m),
+                point=point,
+            )
+        except CalibrationError as exc:
+            fail(str(exc))
     b = result.budget
     console.print(
         styled(
