@@ -97,6 +97,16 @@ OTHER_STATE: dict[str, tuple[str, str, str]] = {
     "macrophage.population": ("model", "cells", "the set of live macrophages (recruitment adds, death removes)"),
     "pain.sensitization": ("patient", "– (≥ 0)", "S: chemical sensitization of the nerve root"),
     "pain.compression": ("patient", "0–1", "C: mechanical compression of the root by the fragment's contact zone"),
+    "treatment.tnf_sink": ("patient", "1/s", "anti-TNF binding sink k_on·[drug] added to TNF-α's decay (0 untreated)"),
+    "treatment.gc_repression": (
+        "patient",
+        "fraction 0–1",
+        "glucocorticoid repression of the NF-κB/AP-1 targets' secretion, Emax·C/(C + EC50) (0 untreated)",
+    ),
+    "treatment.m2_stimulus": ("patient", "stimulus", "extra M2 stimulus added to s2 by a glucocorticoid (0 untreated)"),
+    "treatment.il4_added": ("patient", "pg/mL", "IL-4 added to the tissue's by an M2-polarizing therapy (0 untreated)"),
+    "treatment.recruitment": ("patient", "multiplier", "monocyte influx multiplier of a glucocorticoid (1 untreated)"),
+    "treatment.il1_block": ("patient", "fraction 0–1", "IL-1 receptor block at the root by IL-1Ra (0 untreated)"),
 }
 
 SUBMODEL_RE = re.compile(r"^<!-- odd:submodel (\w+) -->\n(.*?)^<!-- odd:end -->\n+", re.M | re.S)
@@ -176,7 +186,9 @@ def parameters_read(process: Process, scenario: Scenario, section) -> list[str]:
     if process.derive is None:
         keys = []
         for sec in process.sections:
-            keys += [f"{sec}.{leaf}" for leaf in _leaves(_get(scenario, sec))]
+            value = _get(scenario, sec)
+            if isinstance(value, BaseModel):  # not the [[treatment]] list: its pharmacology is in treatments.py
+                keys += [f"{sec}.{leaf}" for leaf in _leaves(value)]
         return keys
     log: list[str] = []
     process.derive(_Reads(scenario, "", log), section)  # type: ignore[arg-type]
@@ -468,12 +480,29 @@ def _submodels(ctx: _Context, prose: dict[str, str]) -> str:
             "",
             prose[p.name].strip(),
             "",
-            "*Parameters* (the scenario keys its derivation reads; *shipped* = value in `scenarios/default.toml` with "
-            "its parameter set, where it differs):",
-            "",
-            ctx.parameter_table(parameters_read(p, ctx.defaults, ctx.section)),
-            "",
         ]
+        keys = parameters_read(p, ctx.defaults, ctx.section)
+        if keys:
+            lines += [
+                "*Parameters* (the scenario keys its derivation reads; *shipped* = value in `scenarios/default.toml` "
+                "with its parameter set, where it differs):",
+                "",
+                ctx.parameter_table(keys),
+                "",
+            ]
+        else:  # a treatment process: its parameters are the drugs' pharmacology
+            from .model.treatments import parameter_table as pharmacology
+
+            rows = [
+                (r["treatment"], r["route"], r["quantity"], r["value"], r["unit"], r["source"]) for r in pharmacology()
+            ]
+            lines += [
+                "*Parameters*: the pharmacology of every treatment (`sim/model/treatments.py`; `recalled` = not "
+                "re-read in a source, `assumption` = no direct source, with its range):",
+                "",
+                _table(("treatment", "route", "quantity", "value", "unit", "source"), rows),
+                "",
+            ]
         out += lines
     return "\n".join(out).rstrip()
 
