@@ -31,6 +31,7 @@ COMMANDS = (
     calibrate_cmds.sensitivity,
     calibrate_cmds.calibrate,
     view_cmds.view,
+    view_cmds.animate,
 )
 for _command in COMMANDS:
     app.command()(_command)

@@ -1,9 +1,10 @@
-"""``discsim view``."""
+"""``discsim view | animate``."""
 
 from __future__ import annotations
 
 import ipaddress
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -57,3 +58,30 @@ def view(
         console.print("stopped")
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+@input_errors_exit_2
+def animate(
+    run_dir: Annotated[Path, typer.Argument(help="Output directory of `discsim run` (with fields.zarr).")],
+    field: Annotated[str, typer.Option(help="Cytokine field to show: tnf, il1b, il6, il8, il10, tgfb, chemo, mmp.")] = (
+        "tnf"
+    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (.gif, or .mp4 if ffmpeg is available) [default: RUN_DIR/animation_<field>.gif].",
+        ),
+    ] = None,
+    fps: Annotated[int, typer.Option(help="Frames (snapshots) per second.", min=1, max=60)] = 4,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
+) -> None:
+    """Animate a run's field snapshots: section, macrophages and one cytokine field, one frame per snapshot."""
+    from ..view.animate import AnimationError, write_animation
+
+    try:
+        path = write_animation(run_dir, field=field, out=out, fps=fps, overwrite=overwrite)
+    except AnimationError as exc:
+        fail(str(exc))
+    console.print(f"wrote {path}")
