@@ -156,8 +156,8 @@ def _build_page(doc, session: ViewSession) -> None:
             line_width=0.6,
         )
     items = [
-        LegendItem(label="fragment now", renderers=[outline]),
-        LegendItem(label="fragment at onset", renderers=[onset]),
+        LegendItem(label="fragment edge (NP material 0.5)", renderers=[outline]),
+        LegendItem(label="fragment edge at onset", renderers=[onset]),
         LegendItem(label="nerve root", renderers=[root]),
         LegendItem(label="vessels (recruitment)", renderers=[vessels]),
     ]
