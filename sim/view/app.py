@@ -164,7 +164,7 @@ def _build_page(doc, session: ViewSession) -> None:
     if lay.barrier_mm.size:
         items.append(LegendItem(label="annulus/ligament barrier", renderers=[barrier]))
     items += [LegendItem(label=f"{ph} macrophage", renderers=[cell_renderers[ph]]) for ph in ("M0", "M1", "M2")]
-    section.add_layout(Legend(items=items, ncols=4, label_text_font_size="9pt", spacing=2), "below")
+    section.add_layout(Legend(items=items, ncols=3, label_text_font_size="9pt", spacing=2), "below")
 
     # ------------------------------------------------------------------ the traces
     traces = ColumnDataSource(name="traces", data={c: [] for c in _TRACE_COLUMNS})
@@ -199,9 +199,8 @@ def _build_page(doc, session: ViewSession) -> None:
     for ph in ("M0", "M1", "M2"):
         macs.line("day", f"n_{ph.lower()}", source=traces, line_color=pheno_colors[ph], line_width=2, legend_label=ph)
     macs.y_range.start = 0
-    macs.legend.location = "top_left"
-    macs.legend.orientation = "horizontal"
     macs.legend.label_text_font_size = "9pt"
+    macs.add_layout(macs.legend[0], "right")  # beside the frame, never over the lines
     for fig in (vas, vol, macs):
         fig.title.text_font_size = "11pt"
     for fig in (section, vas, vol, macs):
