@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"need Python 3.12, found {sys.version.split()[0]}"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,calibrate]"
+	$(BIN)/python -m pip install --quiet -e ".[test,calibrate,view]"
 	touch $(STAMP)
 
 ## set everything up and run the default scenario (results + plot in runs/default/)
