@@ -240,6 +240,25 @@ def _build_page(doc, session: ViewSession) -> None:
         sliders[c.name] = Slider(
             title=f"{c.label}{unit}", start=c.start, end=c.end, step=c.step, value=c.value, name=c.name, width=280
         )
+    from ..model.treatments import TREATMENTS
+
+    current = scen.treatment[0] if scen.treatment else None
+    treatment_select = Select(
+        title="Treatment (one [[treatment]] entry, usual dose and route)",
+        value=current.kind if current is not None else "none",
+        options=[("none", "none")] + [(k, k.replace("_", " ")) for k in TREATMENTS],
+        name="treatment",
+        width=280,
+    )
+    treatment_day = Spinner(
+        title="Treatment day (after onset)",
+        low=0,
+        step=1,
+        mode="int",
+        value=int(current.start_day) if current is not None and current.start_day is not None else 42,
+        name="treatment_day",
+        width=280,
+    )
     restart = Button(label="Restart with these settings", button_type="danger", name="restart", width=280)
     status = Div(name="status", css_classes=["discsim-status"], width=280, styles={"font-size": "10.5pt"})
     header = Div(
@@ -252,7 +271,8 @@ def _build_page(doc, session: ViewSession) -> None:
     )
     note = Div(
         text="<i>Seed and patient settings apply from day 0 when you press Restart; the same seed and settings "
-        "give the same run as <code>discsim run</code>. No treatments exist in the model yet.</i>",
+        "give the same run as <code>discsim run</code> (with the treatment as a <code>[[treatment]]</code> entry: "
+        "docs/model.md, Treatments).</i>",
         width=280,
         styles={"font-size": "9pt", "color": "#555"},
     )
@@ -288,6 +308,13 @@ def _build_page(doc, session: ViewSession) -> None:
             f"({100 * obs['volume_fraction']:.0f}% of onset)<br>"
             f"macrophages M0/M1/M2 {obs['n_m0']}/{obs['n_m1']}/{obs['n_m2']}"
         )
+        treat = session.scenario.treatment
+        if treat:
+            text += "<br>treatment: " + ", ".join(
+                html.escape(f"{t.kind} from day {t.start_day:g}" if t.start_day is not None else t.kind) for t in treat
+            )
+        if session.model.surgery_day is not None:
+            text += f" &middot; operated on day {session.model.surgery_day:g}"
         if session.finished:
             text += "<br><i>End of the scenario's simulation.days.</i>"
         if state["pending"]:
@@ -324,8 +351,13 @@ def _build_page(doc, session: ViewSession) -> None:
     def on_restart() -> None:
         set_playing(False)
         patient = {name: float(s.value) for name, s in sliders.items()} | {"herniation_type": type_select.value}
+        kind = treatment_select.value
+        day = float(treatment_day.value if treatment_day.value is not None else 0)
+        treatment = [] if kind == "none" else [{"kind": kind, "start_day": day}]
         try:
-            session.restart(seed=int(seed_input.value if seed_input.value is not None else 0), patient=patient)
+            session.restart(
+                seed=int(seed_input.value if seed_input.value is not None else 0), patient=patient, treatment=treatment
+            )
         except ScenarioError as exc:
             state["message"] = "; ".join(str(p) for p in exc.problems)
         else:
@@ -364,6 +396,8 @@ def _build_page(doc, session: ViewSession) -> None:
     field_select.on_change("value", on_field)
     seed_input.on_change("value", mark_pending)
     type_select.on_change("value", mark_pending)
+    treatment_select.on_change("value", mark_pending)
+    treatment_day.on_change("value", mark_pending)
     for s in sliders.values():
         s.on_change("value_throttled", mark_pending)
 
@@ -376,6 +410,8 @@ def _build_page(doc, session: ViewSession) -> None:
         seed_input,
         type_select,
         *sliders.values(),
+        treatment_select,
+        treatment_day,
         restart,
         note,
         width=300,

@@ -74,21 +74,33 @@ class ViewSession:
     def __init__(self, scenario: Scenario, seed: int | None = None):
         self.base = scenario
         self.patient: dict[str, Any] = {}
+        self.treatment: list[dict[str, Any]] | None = None  # None: the scenario's own [[treatment]] entries
         self.restart(seed=scenario.simulation.seed if seed is None else seed)
 
-    def restart(self, seed: int | None = None, patient: Mapping[str, Any] | None = None) -> None:
-        """Start again at day 0 with ``seed`` and patient values ``patient`` (given keys replace earlier ones).
+    def restart(
+        self,
+        seed: int | None = None,
+        patient: Mapping[str, Any] | None = None,
+        treatment: list[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Start again at day 0 with ``seed`` and patient values ``patient`` (given keys replace earlier ones);
+        ``treatment``, when given, replaces the scenario's ``[[treatment]]`` entries (``[]``: untreated).
 
         Raises :class:`sim.scenario.ScenarioError` (the model is left as it was) if a value is out of bounds.
         """
         merged = {**self.patient, **(patient or {})}
+        treat = self.treatment if treatment is None else [dict(t) for t in treatment]
+        over: dict[str, Any] = {f"patient.{k}": _plain(v) for k, v in merged.items()}
+        if treat is not None:
+            over["treatment"] = treat
         scen = self.base
-        if merged:
-            scen = with_overrides(self.base, {f"patient.{k}": _plain(v) for k, v in merged.items()}, "view settings")
+        if over:
+            scen = with_overrides(self.base, over, "view settings")
         scen = resolve_scenario(scen, self.seed if seed is None else int(seed))
         self.model = start_model(scen)
         self.scenario = scen
         self.patient = merged
+        self.treatment = treat
         self.layout: SectionLayout = layout_of(self.model.section, scen.geometry.root_radius_mm)
 
     # ------------------------------------------------------------------ time

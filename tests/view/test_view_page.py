@@ -91,3 +91,17 @@ def test_settings_apply_at_restart_from_day_0(page):
     lay = session.layout
     assert doc.select_one({"name": "section"}).x_range.end == pytest.approx(lay.width_mm)
     np.testing.assert_array_equal(doc.select_one({"name": "vessels"}).data["x"], lay.vessels_mm[:, 0])
+
+
+def test_a_treatment_chosen_on_the_page_applies_at_restart(page):
+    doc, session = page
+    doc.select_one({"name": "treatment"}).value = "anti_tnf"
+    doc.select_one({"name": "treatment_day"}).value = 2
+    assert session.scenario.treatment == [] and "press Restart" in doc.select_one({"name": "status"}).text
+    click(doc, "restart")
+    t = session.scenario.treatment
+    assert len(t) == 1 and t[0].kind == "anti_tnf" and t[0].start_day == 2.0
+    assert "anti_tnf from day 2" in doc.select_one({"name": "status"}).text
+    doc.select_one({"name": "treatment"}).value = "none"
+    click(doc, "restart")
+    assert session.scenario.treatment == []

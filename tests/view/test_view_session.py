@@ -100,3 +100,17 @@ def test_cells_are_drawn_inside_their_voxel():
 )
 def test_colour_scale_ends_on_a_round_number(value, ceiling):
     assert nice_ceiling(value) == pytest.approx(ceiling)
+
+
+def test_restart_with_a_treatment_equals_discsim_run_with_that_treatment_entry(default):
+    scen = default.model_copy(update={"simulation": default.simulation.model_copy(update={"snapshot_every_days": 6.0})})
+    session = ViewSession(scen, seed=3)
+    treatment = [{"kind": "discectomy", "start_day": 3.0}]
+    session.restart(treatment=treatment)
+    session.step_days(6)
+    assert session.model.surgery_day == 3.0
+    assert_same_state(session, run_one(with_overrides(scen, {"treatment": treatment}), 3, days=6))
+    session.restart(patient={"nerve_sensitivity": 1.5})  # the treatment is kept until changed
+    assert session.scenario.treatment[0].kind == "discectomy"
+    session.restart(treatment=[])
+    assert session.scenario.treatment == []
