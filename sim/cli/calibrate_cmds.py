@@ -110,6 +110,11 @@ def validation_console_table(table, title: str, width: int) -> list:
     return lines
 
 
+def _note_no_cohort(scen, source: Path | None, n: int) -> None:
+    if scen.cohort is None:
+        note(f"{source} has no [cohort] section: the {n} patients per simulation differ only by their random seed")
+
+
 def _workers(value: int | None) -> int:
     if value is None:
         return 0
@@ -252,6 +257,7 @@ def sensitivity(
     names = _params(params)
     scen = load_scenario(scenario)
     claim_out(out, "sensitivity", overwrite)
+    _note_no_cohort(scen, scenario, patients_per_point)
     client = None
     if scheduler:
         from distributed import Client
@@ -329,7 +335,7 @@ def calibrate(
         Path | None,
         typer.Option(
             help="Write the calibrated overrides here [default: OUT/calibrated.toml]; "
-            "the lead's real run uses calibration/calibrated.toml."
+            "the shipped scenarios read calibration/calibrated.toml."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
@@ -390,6 +396,8 @@ def calibrate(
             fail("give a SCENARIO (or --resume to continue the run in --out)")
         scen = load_scenario(scenario)
     claim_out(out, "calibration", overwrite)
+    if scen is not None:
+        _note_no_cohort(scen, scenario, patients)
     client = None
     if scheduler:
         from distributed import Client
