@@ -530,7 +530,7 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
             float(t.value),
             100.0,
             float(t.value),
-            "roughly 100-250 µm (BRIEF §2)",
+            "roughly 100-250 µm (published models; source in the targets file)",
             sim_interval="min-max",
             note="median √(D/k) over the fields of the scenario",
         )
