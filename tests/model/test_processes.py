@@ -530,3 +530,35 @@ def test_recruits_get_consecutive_uids_at_their_sites():
     assert mac.n > 10
     assert (np.diff(mac.uid) == 1).all() and mac.uid[-1] == mac._next_uid - 1
     assert set(mac.pos.tolist()) <= set(m.section.vessel_index.tolist()) and (mac.phen == 0).all()
+
+
+def test_a_cell_with_one_open_neighbour_takes_it_and_a_boxed_in_cell_stops_nobody():
+    """Against a wall: a cell whose only open neighbour lies down the gradient still jumps there with probability
+    p (its weight e^{−b} < 1 is the whole sum). A cell with no open neighbour stays, and the cells after it in
+    the arrays still move."""
+    from scipy import ndimage
+
+    m = model(only("chemotaxis"), **{"parameters.motility.chemotaxis_sensitivity": 20.0})
+    nx, ny = m.section.shape
+    walk = m.section.walkable  # the model's mask (the kernel reads it through a flat view)
+    free = ndimage.distance_transform_edt(np.pad(walk, 1))[1:-1, 1:-1]
+    cx, cy = np.unravel_index(int(np.argmax(free)), walk.shape)
+    # a pocket at (cx, cy) open only towards −x, and a closed cell at (cx, cy + 4)
+    for dx_, dy_ in ((1, 0), (0, 1), (0, -1)):
+        walk[cx + dx_, cy + dy_] = False
+    for dx_, dy_ in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        walk[cx + dx_, cy + 4 + dy_] = False
+    m.fields["chemo"][...] = 10.0 + 0.5 * (np.arange(nx)[:, None] * m.section.dx_um) * np.ones((1, ny))  # up +x
+    pocket, closed, open_ = cx * ny + cy, cx * ny + cy + 4, (cx - 6) * ny + cy
+    n = 4000
+    k = 20  # closed cells first: at least one of them tries to jump (all stay with probability (1 − p)^20 ≈ 2e-6)
+    m.macrophages.add(np.array([closed] * k + [pocket] * n + [open_] * n, dtype=np.int64))
+    m.step()
+    pos = m.macrophages.pos[k - 1 :]
+    mo = m.config.parameters.motility
+    p = 4 * (mo.speed_um_per_min * mo.persistence_length_um / 2) * 60 * m.dt_h / m.section.dx_um**2
+    moved_pocket = (pos[1 : n + 1] != pocket).mean()
+    assert pos[0] == closed
+    assert set(pos[1 : n + 1].tolist()) <= {pocket, pocket - ny}
+    assert abs(moved_pocket - p) <= 4.5 * math.sqrt(p * (1 - p) / n)
+    assert (pos[n + 1 :] != open_).mean() > 0.5 * p
