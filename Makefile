@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), f"need Python 3.12, found {sys.version.split()[0]}"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,calibrate]"
+	$(BIN)/python -m pip install --quiet -e ".[test,calibrate,view]"
 	touch $(STAMP)
 
 ## set everything up and run the default scenario (results + plot in runs/default/)
@@ -33,9 +33,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_cohort.py
 
-## regenerate docs/scenario.md and docs/scenario.schema.json from the schema
+## regenerate the generated docs: docs/scenario.md and scenario.schema.json (schema), the process section of
+## docs/model.md, docs/odd.md (from docs/odd_template.md and the code); tests fail when any of them is stale
 docs: $(STAMP)
 	$(BIN)/python -m sim.scenario.docs
+	$(BIN)/python -m sim.model.processes
+	$(BIN)/python -m sim.odd
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -14,7 +14,7 @@ import pandas as pd
 from .model import DiscModel
 from .scenario import Scenario
 
-__all__ = ["RunResult", "run_one"]
+__all__ = ["RunResult", "run_one", "resolve_scenario", "start_model", "run_day", "timeseries_of"]
 
 
 @dataclass
@@ -53,6 +53,37 @@ class RunResult:
     surgery_day: float | None = None
 
 
+def resolve_scenario(scenario: Scenario, seed: int | None = None, days: float | None = None) -> Scenario:
+    """``scenario`` as run: ``simulation.seed`` and ``simulation.days`` replaced when given."""
+    updates: dict[str, Any] = {}
+    if seed is not None:
+        updates["seed"] = int(seed)
+    if days is not None:
+        updates["days"] = float(days)
+    if not updates:
+        return scenario
+    return scenario.model_copy(update={"simulation": scenario.simulation.model_copy(update=updates)})
+
+
+def start_model(scenario: Scenario) -> DiscModel:
+    """The model at onset (day 0) of a resolved scenario; :func:`run_one` and ``discsim view`` both start here."""
+    return DiscModel(scenario)
+
+
+def run_day(model: DiscModel) -> None:
+    """Advance ``model`` by one simulated day: one compiled call, then the day's DataCollector row."""
+    sim = model.config.simulation
+    model.run_days(sim.steps_per_day * sim.dt_hours / 24.0)
+
+
+def timeseries_of(model: DiscModel) -> pd.DataFrame:
+    """The model's daily observations so far, one row per day (the table of timeseries.parquet)."""
+    ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    for col in ("n_m0", "n_m1", "n_m2", "n_fragment"):
+        ts[col] = ts[col].astype("int64")
+    return ts
+
+
 def run_one(
     scenario: Scenario,
     seed: int | None = None,
@@ -76,36 +107,26 @@ def run_one(
     progress : callable, optional
         Called with the simulated day once per day.
     """
-    sim = scenario.simulation
-    updates = {}
-    if seed is not None:
-        updates["seed"] = int(seed)
-    if days is not None:
-        updates["days"] = float(days)
-    if updates:
-        scenario = scenario.model_copy(update={"simulation": sim.model_copy(update=updates)})
+    scenario = resolve_scenario(scenario, seed, days)
     sim = scenario.simulation
     t0 = time.perf_counter()
-    model = DiscModel(scenario)
+    model = start_model(scenario)
 
     every = sim.snapshot_every_days if snapshots else 0.0
     shots: list[tuple[float, dict[str, np.ndarray]]] = []
     if every > 0:
         shots.append((0.0, model.snapshot()))
     n_days = int(math.floor(sim.days + 1e-9))
-    steps_per_day = int(round(24.0 / sim.dt_hours))
     next_shot = every
     for day in range(1, n_days + 1):
-        model.run_days(steps_per_day * sim.dt_hours / 24.0)  # one compiled call per simulated day
+        run_day(model)
         if every > 0 and day + 1e-9 >= next_shot:
             shots.append((float(day), model.snapshot()))
             next_shot += every
         if progress is not None:
             progress(float(day))
 
-    ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
-    for col in ("n_m0", "n_m1", "n_m2", "n_fragment"):
-        ts[col] = ts[col].astype("int64")
+    ts = timeseries_of(model)
     sec = model.section
     section = {
         "shape": list(sec.shape),

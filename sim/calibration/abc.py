@@ -448,7 +448,9 @@ def _write_outputs(
     sw, sstats = history.get_weighted_sum_stats(t=history.max_t)
     sims = pd.DataFrame([{k: float(v) for k, v in s.items()} for s in sstats])
     sims_w = np.asarray(sw, dtype=float)
-    files += _report(out, spec, sims, sims_w, last, priors, summary_df, budget, targets, settings)
+    files += _report(
+        out, spec, sims, sims_w, last, priors, summary_df, budget, targets, settings, _max_entry_day(scenario)
+    )
     return AbcResult(out, last, calibrated, budget, files)
 
 
@@ -521,6 +523,53 @@ def _wq(x: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
     return float(np.average(x, weights=w)), _weighted_quantile(x, w, 0.05), _weighted_quantile(x, w, 0.95)
 
 
+def _association_figure(
+    assoc: pd.DataFrame, path: Path, *, days: float, patients: int, latest_sample_day: float
+) -> None:
+    """Simulated Spearman ρ (weighted mean, 5-95 %) against the review's signs as ρ intervals; a message where
+    nothing was simulated (run shorter than the sample day, too few patients, a constant readout)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.4 * len(assoc)), layout="constrained")
+    yy = np.arange(len(assoc))[::-1]
+    ax.barh(
+        yy,
+        assoc["target_hi"] - assoc["target_lo"],
+        left=assoc["target_lo"],
+        height=0.6,
+        color="0.85",
+        label="review sign as ρ interval",
+    )
+    ax.hlines(yy, assoc["sim_q05"], assoc["sim_q95"], color="C0", lw=1.2)
+    ax.plot(assoc["sim_mean"], yy, "o", color="C0", label="simulated Spearman ρ (5-95 %)")
+    labels = [f"{k.split('[', 1)[1].rstrip(']')} ({int(v):+d})" for k, v in zip(assoc["stat_key"], assoc["target"])]
+    ax.set_yticks(yy, labels)
+    ax.axvline(0, color="0.4", lw=0.8)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-0.6, len(assoc) - 0.4)
+    ax.set_xlabel("Spearman ρ with leg VAS at the sample (-)")
+    short = bool(np.isfinite(latest_sample_day) and days < latest_sample_day)
+    simulated = np.isfinite(assoc["sim_mean"].to_numpy(float))
+    if not simulated.any():
+        why = [f"run shorter than sample day {latest_sample_day:g}"] if short else []
+        if patients < 3:
+            why.append(f"{patients} patients per simulation, Spearman ρ needs 3")
+        why = "\n".join(why) or "constant readouts: no Spearman ρ"
+        box = {"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6"}
+        ax.text(0.5, 0.5, f"not simulated\n{why}", transform=ax.transAxes, ha="center", va="center", bbox=box)
+    else:
+        for yi, ok in zip(yy, simulated, strict=True):
+            if not ok:
+                ax.annotate("no value", (0, yi), xytext=(4, -3), textcoords="offset points", fontsize=7, color="0.4")
+    title = "Association with pain vs the review's signs"
+    if short and simulated.any():
+        title += f"\n(run of {days:g} days: samples due after day {days:g} taken on that day)"
+    ax.set_title(title, pad=28)
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
+
+
 def _report(
     out: Path,
     spec: pd.DataFrame,
@@ -532,7 +581,10 @@ def _report(
     budget: dict[str, Any],
     targets: TargetSet,
     settings: AbcSettings,
+    latest_sample_day: float = math.nan,
 ) -> list[Path]:
+    """posterior_statistics.csv, the figures and report.md. ``latest_sample_day``: the cohort's latest tissue-sample
+    day; a shorter run samples those patients on its last day, and the association figure says so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -590,27 +642,13 @@ def _report(
     # 2. association signs
     assoc = comp[comp["stat_key"].str.startswith("review_association_signs[")]
     if not assoc.empty:
-        fig, ax = plt.subplots(figsize=(7, 0.8 + 0.4 * len(assoc)), layout="constrained")
-        yy = np.arange(len(assoc))[::-1]
-        ax.barh(
-            yy,
-            assoc["target_hi"] - assoc["target_lo"],
-            left=assoc["target_lo"],
-            height=0.6,
-            color="0.85",
-            label="review sign as ρ interval",
+        _association_figure(
+            assoc,
+            out / "fig_associations.png",
+            days=settings.days,
+            patients=settings.patients,
+            latest_sample_day=latest_sample_day,
         )
-        ax.hlines(yy, assoc["sim_q05"], assoc["sim_q95"], color="C0", lw=1.2)
-        ax.plot(assoc["sim_mean"], yy, "o", color="C0", label="simulated Spearman ρ (5-95 %)")
-        labels = [f"{k.split('[', 1)[1].rstrip(']')} ({int(v):+d})" for k, v in zip(assoc["stat_key"], assoc["target"])]
-        ax.set_yticks(yy, labels)
-        ax.axvline(0, color="0.4", lw=0.8)
-        ax.set_xlim(-1, 1)
-        ax.set_xlabel("Spearman ρ with leg VAS at the sample")
-        ax.set_title("Association with pain vs the review's signs", pad=28)
-        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
-        save_figure(fig, out / "fig_associations.png", dpi=110)
-        plt.close(fig)
         files.append(out / "fig_associations.png")
 
     # 3. posterior marginals

@@ -331,8 +331,10 @@ def plot_morris(indices: pd.DataFrame, path: str | Path, output_days: dict[str, 
     fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 5.5), layout="constrained", squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         df = indices[indices["output"] == name]
-        ax.errorbar(df["mu_star"], df["sigma"], xerr=df["mu_star_conf"], fmt="o", color="C0", ecolor="0.7", capsize=2)
-        lim = max(float(df["mu_star"].max()), float(df["sigma"].max()), 1e-12) * 1.15
+        mu, conf = df["mu_star"].to_numpy(float), np.nan_to_num(df["mu_star_conf"].to_numpy(float))
+        # μ* ≥ 0 by definition, so its interval stops at 0; the limits take in every interval's right end
+        ax.errorbar(mu, df["sigma"], xerr=[np.minimum(conf, mu), conf], fmt="o", color="C0", ecolor="0.7", capsize=2)
+        lim = max(float(np.nanmax(mu + conf)), float(df["sigma"].max()), 1e-12) * 1.1
         # label the influential parameters; the rest crowd the origin and are listed in a corner instead
         big = df["mu_star"] >= LABEL_FRACTION * float(df["mu_star"].max())
         if (~big).any():

@@ -205,6 +205,9 @@ class StatsConfig:
 
     #: volume reduction counted as radiological regression (Bozzao 1992 grading: < 30 % = "no/minor change")
     regression_threshold: float = 0.30
+    #: thresholds at which the regression fraction is also reported, so that a fraction sitting on its cut-off
+    #: shows (the ``regression_ge<NN>`` columns of the resorption table)
+    regression_sensitivity: tuple[float, ...] = (0.25, 0.30, 0.50)
     #: volume reduction counted as complete resolution (no herniation left at MRI resolution)
     resolution_threshold: float = 0.90
     #: day of the regression outcome (Chiu 2015 pooled studies followed patients mostly ~1 year)
@@ -493,9 +496,18 @@ def resorption_table(outcomes: pd.DataFrame, config: StatsConfig) -> pd.DataFram
                 "resolution_lo": rlo,
                 "resolution_hi": rhi,
                 "mean_reduction": float(sel["reduction_outcome"].mean()) if n else math.nan,
+                **_threshold_fractions(sel["reduction_outcome"], config),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _threshold_fractions(reduction: pd.Series, config: StatsConfig) -> dict[str, float]:
+    r = reduction[np.isfinite(reduction.astype(float))]
+    return {
+        f"regression_ge{round(100 * t)}": float((r >= t).mean()) if r.size else math.nan
+        for t in config.regression_sensitivity
+    }
 
 
 def inflammation_table(outcomes: pd.DataFrame, config: StatsConfig) -> pd.DataFrame:

@@ -183,6 +183,14 @@ def comparisons(
                 r = _find(stats.resorption, "group", group)
                 if r is not None and r["n"] > 0:
                     c.simulated, c.sim_lo, c.sim_hi, c.n = r[col], r[f"{col}_lo"], r[f"{col}_hi"], int(r["n"])
+                    if col == "regression":  # the fraction at other cut-offs: is it sitting on its threshold?
+                        other = [
+                            f"≥ {round(100 * t)} %: {r[f'regression_ge{round(100 * t)}']:.2f}"
+                            for t in cfg.regression_sensitivity
+                            if f"regression_ge{round(100 * t)}" in r and abs(t - cfg.regression_threshold) > 1e-9
+                        ]
+                        if other:
+                            c.note += f" ({', '.join(other)})"
                 elif r is not None and r["n_patients"] > 0:
                     c.note += f"; {horizon} < day {cfg.outcome_day:.0f}"
                 else:
@@ -522,7 +530,7 @@ def _checks(stats: CohortStatistics | None, targets: TargetSet, scenario: Any, c
             float(t.value),
             100.0,
             float(t.value),
-            "roughly 100-250 µm (BRIEF §2)",
+            "roughly 100-250 µm (published models; source in the targets file)",
             sim_interval="min-max",
             note="median √(D/k) over the fields of the scenario",
         )

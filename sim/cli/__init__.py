@@ -1,6 +1,6 @@
 """The ``discsim`` command line. Thin: it parses, calls the library, reports; it holds no science.
 
-The commands live in three modules (one function each) and are registered here, in the order ``--help`` lists
+The commands live in four modules (one function each) and are registered here, in the order ``--help`` lists
 them: nothing registers itself on import.
 """
 
@@ -17,7 +17,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts are plain: "[cohort]" and "[default: ...]" must print as written
 )
 
-from . import calibrate_cmds, cohort_cmds, run_cmds, trial_cmds  # noqa: E402
+from . import calibrate_cmds, cohort_cmds, run_cmds, trial_cmds, view_cmds  # noqa: E402
 
 #: Every command, in the order of ``discsim --help``.
 COMMANDS = (
@@ -31,6 +31,8 @@ COMMANDS = (
     calibrate_cmds.validate,
     calibrate_cmds.sensitivity,
     calibrate_cmds.calibrate,
+    view_cmds.view,
+    view_cmds.animate,
 )
 for _command in COMMANDS:
     app.command()(_command)

@@ -1,12 +1,25 @@
-"""``discsim validate | sensitivity | calibrate`` (calibration infrastructure, issue 5)."""
+"""``discsim validate | sensitivity | calibrate``: the calibration targets, global sensitivity, ABC-SMC."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ._cluster import (
+    ClusterAccountOpt,
+    ClusterCoresOpt,
+    ClusterJobsOpt,
+    ClusterMemoryOpt,
+    ClusterOpt,
+    ClusterQueueOpt,
+    ClusterWalltimeOpt,
+    cluster_settings,
+    dask_client,
+    only_one,
+)
 from ._common import OverwriteOpt, claim_out, console, fail, input_errors_exit_2, note, styled
 
 _STATUS_STYLE = {
@@ -18,6 +31,100 @@ _STATUS_STYLE = {
     "undetermined": "yellow",
     "not simulated": "dim",
 }
+
+
+def _greedy(tokens: list[str], width: int) -> list[str]:
+    lines, line = [], ""
+    for token in tokens:
+        if line and len((line + token).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        else:
+            line += token
+    return lines + [line.rstrip()]
+
+
+def _wrap_cell(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters: broken at spaces, then (for what is still too long)
+    after underscores and range dashes, and only then cut."""
+    out = []
+    for line in _greedy(re.findall(r"\S+\s*|\s+", text) or [""], width):
+        if len(line) > width:
+            for part in _greedy(re.findall(r"[^_–]+[_–]?|[_–]", line), width):
+                out += [part[i : i + width] for i in range(0, max(len(part), 1), width)]
+        else:
+            out.append(line)
+    return out
+
+
+def _fit_widths(natural: list[int], minimum: list[int], available: int) -> list[int]:
+    """Column widths: the natural ones, narrowed one character at a time (the column with most room to spare
+    first) until they fit in ``available`` or every column is at its minimum."""
+    widths = list(natural)
+    while sum(widths) > available:
+        slack = [w - m for w, m in zip(widths, minimum, strict=True)]
+        i = max(range(len(widths)), key=slack.__getitem__)
+        if slack[i] <= 0:
+            break
+        widths[i] -= 1
+    return widths
+
+
+def validation_console_table(table, title: str, width: int) -> list:
+    """The target table as lines that fit ``width`` columns: one heading line per target id, then its items
+    (item, target value [range], simulated value [interval], n, status), cells wrapped where they are long."""
+    from rich.text import Text
+
+    from ..calibration.validate import format_range
+
+    indent, gap = 2, 2
+    header = ["item", "target [range]", "simulated [interval]", "n", "status"]
+    groups: dict[str, list[tuple[list[str], str]]] = {}
+    for r in table.itertuples(index=False):
+        tv = f"{r.target:.3g}" if r.target == r.target else ""
+        rng = format_range(r.target_lo, r.target_hi)
+        sv = f"{r.simulated:.3g}" if r.simulated == r.simulated else ""
+        si = format_range(r.sim_lo, r.sim_hi)
+        cells = [
+            str(r.item or ""),
+            f"{tv} [{rng}]" if rng else tv,
+            f"{sv} [{si}]" if si else sv,
+            str(r.n) if r.n else "",
+            str(r.status),
+        ]
+        groups.setdefault(str(r.target_id), []).append((cells, str(r.status)))
+    rows = [c for g in groups.values() for c, _ in g]
+    natural = [max([len(h)] + [len(c[j]) for c in rows]) for j, h in enumerate(header)]
+    minimum = [10, 12, 12, natural[3], max([6] + [len(c[4]) for c in rows])]
+    widths = _fit_widths(natural, minimum, width - indent - gap * (len(header) - 1))
+
+    def render(cells: list[str], style: str = "", status_style: str = "") -> list[Text]:
+        wrapped = [_wrap_cell(c, w) for c, w in zip(cells, widths, strict=True)]
+        out = []
+        for k in range(max(len(w) for w in wrapped)):
+            line = Text(" " * indent, style=style)
+            for j, (w, lines) in enumerate(zip(widths, wrapped, strict=True)):
+                cell = lines[k] if k < len(lines) else ""
+                cell = cell.rjust(w) if j == 3 else cell.ljust(w)
+                line.append(cell, style=status_style if j == 4 else style)
+                if j < len(widths) - 1:
+                    line.append(" " * gap)
+            line.rstrip()
+            out.append(line)
+        return out
+
+    lines = [Text(title, style="bold"), *render(header, style="bold")]
+    lines.append(Text(" " * indent + "─" * (sum(widths) + gap * (len(widths) - 1))))
+    for target_id, items in groups.items():
+        lines.append(Text(target_id, style="bold"))
+        for cells, status in items:
+            lines += render(cells, status_style=_STATUS_STYLE.get(status, ""))
+    return lines
+
+
+def _note_no_cohort(scen, source: Path | None, n: int) -> None:
+    if scen.cohort is None:
+        note(f"{source} has no [cohort] section: the {n} patients per simulation differ only by their random seed")
 
 
 def _workers(value: int | None) -> int:
@@ -76,12 +183,9 @@ def validate(
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """Compare a cohort with every calibration target: validation.csv and validation.md."""
-    from rich.table import Table
-    from rich.text import Text
-
     from ..calibration.stats import CohortError, StatsConfig, compute_statistics, load_cohort
     from ..calibration.targets import TargetsError, load_targets
-    from ..calibration.validate import format_range, status_counts, validation_table, write_validation
+    from ..calibration.validate import status_counts, validation_table, write_validation
     from ..scenario import Scenario
 
     try:
@@ -119,30 +223,12 @@ def validate(
     )
     csv, md = write_validation(table, out, header)
 
-    rt = Table(
-        title=f"Targets vs {cohort_dir} ({stats.n_patients} patients, day ≤ {stats.horizon_day:.0f})",
-        show_lines=False,
-        header_style="bold",
-    )
-    for col in ("target", "item", "target value [range]", "simulated [interval]", "n", "status"):
-        rt.add_column(col, overflow="fold")
-    for r in table.itertuples(index=False):
-        tv = f"{r.target:.3g}" if r.target == r.target else ""
-        rng = format_range(r.target_lo, r.target_hi)
-        sv = f"{r.simulated:.3g}" if r.simulated == r.simulated else ""
-        si = format_range(r.sim_lo, r.sim_hi)
-        style = _STATUS_STYLE.get(r.status, "")
-        rt.add_row(
-            r.target_id,
-            r.item,
-            f"{tv} [{rng}]" if rng else tv,
-            f"{sv} [{si}]" if si else sv,
-            str(r.n) if r.n else "",
-            Text(r.status, style=style),
-        )
-    console.print(rt)
-    console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()))
-    console.print(f"wrote {csv} and {md}")
+    title = f"Targets vs {cohort_dir} ({stats.n_patients} patients, day ≤ {stats.horizon_day:.0f})"
+    for line in validation_console_table(table, title, console.width):
+        console.print(line, soft_wrap=False)
+    console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()), soft_wrap=False)
+    console.print(f"wrote {csv}")
+    console.print(f"wrote {md}")
 
 
 @input_errors_exit_2
@@ -169,6 +255,13 @@ def sensitivity(
     ] = 365.0,
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0 = in this process].")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = 0,
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
@@ -181,16 +274,16 @@ def sensitivity(
     if method == "sobol" and n & (n - 1):
         fail(f"--n must be a power of 2 for Sobol, got {n}")
     names = _params(params)
+    only_one(scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     scen = load_scenario(scenario)
     claim_out(out, "sensitivity", overwrite)
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler, timeout="30s")
+    _note_no_cohort(scen, scenario, patients_per_point)
     from ._common import progress_bar
 
-    with progress_bar() as bar:
+    with dask_client(scheduler, spec) as client, progress_bar() as bar:
         task = bar.add_task(f"{method} runs", total=None)
 
         def progress(outcome, done, total):
@@ -251,6 +344,13 @@ def calibrate(
         int | None, typer.Option(help="Local processes for the patients of one simulation [default: 0].")
     ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address: particles run on its workers.")] = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     common_patients: Annotated[
         bool, typer.Option(help="Same patients for every particle (default: fresh patients per particle).")
     ] = False,
@@ -260,7 +360,7 @@ def calibrate(
         Path | None,
         typer.Option(
             help="Write the calibrated overrides here [default: OUT/calibrated.toml]; "
-            "the lead's real run uses calibration/calibrated.toml."
+            "the shipped scenarios read calibration/calibrated.toml."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
@@ -314,6 +414,10 @@ def calibrate(
         settings.weights[tid] = w
     if resume and weight:
         fail("--weight cannot change on --resume (the stored run keeps its distance)")
+    only_one(scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     if resume:
         scen = None
     else:
@@ -321,24 +425,22 @@ def calibrate(
             fail("give a SCENARIO (or --resume to continue the run in --out)")
         scen = load_scenario(scenario)
     claim_out(out, "calibration", overwrite)
-    client = None
-    if scheduler:
-        from distributed import Client
-
-        client = Client(scheduler, timeout="30s")
-    try:
-        result = run_abc(
-            scen,
-            out,
-            settings,
-            resume=resume,
-            client=client,
-            calibrated_path=calibrated,
-            log=lambda m: console.print(m),
-            point=point,
-        )
-    except CalibrationError as exc:
-        fail(str(exc))
+    if scen is not None:
+        _note_no_cohort(scen, scenario, patients)
+    with dask_client(scheduler, spec) as client:
+        try:
+            result = run_abc(
+                scen,
+                out,
+                settings,
+                resume=resume,
+                client=client,
+                calibrated_path=calibrated,
+                log=lambda m: console.print(m),
+                point=point,
+            )
+        except CalibrationError as exc:
+            fail(str(exc))
     b = result.budget
     console.print(
         styled(

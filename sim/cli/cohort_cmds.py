@@ -8,13 +8,24 @@ from typing import Annotated
 import typer
 
 from ..scenario import load_scenario
+from ._cluster import (
+    ClusterAccountOpt,
+    ClusterCoresOpt,
+    ClusterJobsOpt,
+    ClusterMemoryOpt,
+    ClusterOpt,
+    ClusterQueueOpt,
+    ClusterWalltimeOpt,
+    cluster_settings,
+    dask_client,
+    only_one,
+)
 from ._common import (
     OverwriteOpt,
     claim_out,
     console,
     default_out,
     err_console,
-    fail,
     input_errors_exit_2,
     note,
     progress_bar,
@@ -32,11 +43,6 @@ SchedulerOpt = Annotated[
 RetriesOpt = Annotated[int, typer.Option("--retries", help="Extra attempts for a failing run.", min=0)]
 PlotOpt = Annotated[bool, typer.Option("--plot/--no-plot", help="Draw the figures when done.")]
 OverwriteFlag = Annotated[bool, OverwriteOpt]
-
-
-def _check_parallel(workers: int | None, scheduler: str | None) -> None:
-    if workers is not None and scheduler is not None:
-        fail("give either --workers or --scheduler, not both")
 
 
 class _Bar:
@@ -81,6 +87,13 @@ def cohort(
     ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     days: Annotated[
         float | None, typer.Option(help="Simulated days per patient, a whole number 1-3650 (overrides cohort.days).")
     ] = None,
@@ -98,7 +111,10 @@ def cohort(
     from ..limits import check_count, check_run_budget
     from .run_cmds import _check_cohort_draws, resolve_days
 
-    _check_parallel(workers, scheduler)
+    only_one(workers=workers, scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     scen = load_scenario(scenario)
     d = resolve_days(scen, days).simulation.days if days is not None else cohort_days(scen)
     n = patients if patients is not None else (scen.cohort.patients if scen.cohort is not None else 100)
@@ -111,7 +127,7 @@ def cohort(
         note(f"{scenario} has no [cohort] section: the {n} patients differ only by their random seed")
     if scen.cohort is not None and scen.cohort.sample_day.support()[1] > d:
         note(f"sample days beyond the simulated {d:g} days are taken on the last day")
-    with _Bar(f"{scen.name}: patients", n) as bar:
+    with dask_client(None, spec) as client, _Bar(f"{scen.name}: patients", n) as bar:
         result = run_cohort(
             scen,
             out,
@@ -120,6 +136,7 @@ def cohort(
             root_seed=seed,
             workers=workers,
             scheduler=scheduler,
+            client=client,
             retries=retries,
             progress=bar,
             source=str(scenario),
@@ -155,6 +172,13 @@ def sweep(
     ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     retries: RetriesOpt = 2,
     plot: PlotOpt = True,
     overwrite: OverwriteFlag = False,
@@ -167,7 +191,10 @@ def sweep(
     from ..limits import check_run_budget
     from ..scenario import with_overrides
 
-    _check_parallel(workers, scheduler)
+    only_one(workers=workers, scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     sw = load_sweep(sweep_file)
     for point in sw.points:  # the point with the finest grid or step sets the budget
         check_run_budget(with_overrides(sw.base, point, str(sweep_file)), what="a run of this sweep")
@@ -178,8 +205,8 @@ def sweep(
         f"{'patients' if sw.spec.cohort else 'replicates'} = {n_runs} runs "
         f"({sw.spec.design.method}: {', '.join(sw.parameter_names)})"
     )
-    with _Bar(f"{sw.spec.name}: runs", n_runs) as bar:
-        result = run_sweep(sw, out, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
+    with dask_client(None, spec) as client, _Bar(f"{sw.spec.name}: runs", n_runs) as bar:
+        result = run_sweep(sw, out, workers=workers, scheduler=scheduler, client=client, retries=retries, progress=bar)
     m = result.manifest
     console.print(
         styled(

@@ -425,14 +425,14 @@ def _run_dask(todo: list[Task], fn, rec: _Recorder, scheduler, client, retries: 
     if own:
         client = Client(scheduler, timeout="30s")
     try:
-        n_threads = sum(client.nthreads().values()) or 1
-        window = window or 2 * n_threads
         queue = deque(todo)
         inflight: dict[Any, Task] = {}
         ac = as_completed()
 
         def submit() -> None:
-            while queue and len(inflight) < window:
+            # 2 tasks per worker thread, counted again each time: batch-job workers (--cluster) join while it runs
+            limit = window or 2 * max(1, sum(client.nthreads().values()))
+            while queue and len(inflight) < limit:
                 task = queue.popleft()
                 fut = client.submit(
                     _call, fn, task.payload, key=f"{task.key}-{uuid.uuid4().hex[:12]}", retries=retries, pure=False

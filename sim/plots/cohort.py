@@ -1,7 +1,8 @@
 """Figures of cohort and sweep outputs: pain, resorption and macrophage courses by group, outcomes vs parameters.
 
 Groups are herniation types (cohorts) or design points (sweeps). Trajectories are summarised across
-patients/replicates as the median with 50 % and 90 % bands (inter-quantile ranges).
+patients/replicates as the median with 50 % and 90 % bands (inter-quantile ranges); a group of fewer than
+:data:`MIN_BAND_N` runs shows its median only, and the panel says so. Legends sit outside the axes.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from ..io.store import save_figure  # noqa: E402
-from .summary import PHENOTYPE_COLORS, literal  # noqa: E402
+from .summary import PAIN_LABEL, PHENOTYPE_COLORS, legend_above, literal  # noqa: E402
 
-__all__ = ["plot_cohort_dir", "plot_sweep_dir", "TYPE_COLORS"]
+__all__ = ["plot_cohort_dir", "plot_sweep_dir", "TYPE_COLORS", "MIN_BAND_N"]
+
+#: groups with fewer runs than this show their median only: quantile bands of 2-4 values say nothing
+MIN_BAND_N = 5
+DAYS_LABEL = "days since herniation"
 
 TYPE_ORDER = ["bulging", "protrusion", "subligamentous_extrusion", "transligamentous_extrusion", "sequestration"]
 #: containment order, light to dark: contained (green) -> free fragment (purple)
@@ -34,21 +39,22 @@ TYPE_COLORS = {
     "sequestration": "#9467bd",
 }
 _COURSE = [
-    ("pain_vas", "leg pain, VAS (0-100)"),
+    ("pain_vas", PAIN_LABEL),
     ("volume_fraction", "herniation volume (% of onset)"),
     ("n_m1", "M1 macrophages (cells in section)"),
     ("n_m2", "M2 macrophages (cells in section)"),
 ]
+#: (column, panel title, x label without unit, unit): the backgrounds are the patient's levels, not measured
 _SAMPLE_FACTORS = [
-    ("tnf_sample", "TNF-α"),
-    ("il1b_sample", "IL-1β"),
-    ("il6_sample", "IL-6"),
-    ("il8_sample", "IL-8"),
-    ("il10_sample", "IL-10"),
-    ("tgfb_sample", "TGF-β"),
-    ("ifng_sample", "IFN-γ (background)"),
-    ("il4_sample", "IL-4 (background)"),
-    ("cd68_per_cm2_sample", "CD68+ density"),
+    ("tnf_sample", "TNF-α", "TNF-α in the sample", "pg/mL"),
+    ("il1b_sample", "IL-1β", "IL-1β in the sample", "pg/mL"),
+    ("il6_sample", "IL-6", "IL-6 in the sample", "pg/mL"),
+    ("il8_sample", "IL-8", "IL-8 in the sample", "pg/mL"),
+    ("il10_sample", "IL-10", "IL-10 in the sample", "pg/mL"),
+    ("tgfb_sample", "TGF-β", "TGF-β in the sample", "pg/mL"),
+    ("ifng_sample", "IFN-γ (background)", "IFN-γ background of the patient", "pg/mL"),
+    ("il4_sample", "IL-4 (background)", "IL-4 background of the patient", "pg/mL"),
+    ("cd68_per_cm2_sample", "CD68+ density", "CD68+ density in the sample", "cells/cm²"),
 ]
 
 
@@ -68,8 +74,14 @@ def _scale(col: str, y: pd.Series | np.ndarray):
     return 100 * y if col == "volume_fraction" else y
 
 
-def _band_panel(ax, b: pd.DataFrame, col: str, color: str, label: str | None, full: bool = True) -> None:
+def _band_panel(
+    ax, b: pd.DataFrame, col: str, color: str, label: str | None, full: bool = True, bands: bool = True, **line
+) -> None:
+    """Median of ``col`` against day; with ``bands`` the 50 % band (and with ``full`` the 90 % band too)."""
     d = b["day"].to_numpy()
+    if not bands:
+        ax.plot(d, _scale(col, b["q50"]), color=color, lw=line.pop("lw", 2), label=label or "median", **line)
+        return
     if full:
         ax.fill_between(
             d,
@@ -89,7 +101,7 @@ def _band_panel(ax, b: pd.DataFrame, col: str, color: str, label: str | None, fu
         lw=0,
         label="50 % band" if label is None else None,
     )
-    ax.plot(d, _scale(col, b["q50"]), color=color, lw=2, label="median" if label is None else label)
+    ax.plot(d, _scale(col, b["q50"]), color=color, lw=line.pop("lw", 2), label=label or "median", **line)
 
 
 def _save(fig, path: Path) -> Path:
@@ -133,57 +145,101 @@ def _sample_window(ok: pd.DataFrame) -> tuple[float, float]:
     return float(ok["sample_day"].min()), float(ok["sample_day"].max())
 
 
+def _grid_shape(n: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels: at most 3 columns, and 2 x 2 rather than 3 + 1 for four."""
+    ncol = 2 if n == 4 else min(3, n)
+    return math.ceil(n / ncol), ncol
+
+
+def _drop_empty_panels(axes: np.ndarray, n_drawn: int, xlabel: str = DAYS_LABEL) -> None:
+    """Remove the panels after the first ``n_drawn`` and give the lowest drawn panel of every column its x tick
+    labels and x label (shared x axes label only the bottom row, which may be one of the removed panels)."""
+    for ax in axes.flat[n_drawn:]:
+        ax.remove()
+    nrow, ncol = axes.shape
+    for j in range(ncol):
+        drawn = [axes[i, j] for i in range(nrow) if i * ncol + j < n_drawn]
+        if drawn:
+            drawn[-1].xaxis.set_tick_params(which="both", labelbottom=True)
+            drawn[-1].set_xlabel(xlabel)
+
+
+def _band_note(n: int) -> str:
+    """Panel note for a group too small for bands."""
+    if n >= MIN_BAND_N:
+        return ""
+    what = "one patient" if n == 1 else "median only"
+    return f"{what} (bands need n ≥ {MIN_BAND_N})"
+
+
 def _cohort_pain(traj, types, counts, title, lo, hi, path: Path) -> Path:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     groups = [("all", "all patients", "k")] + [(t, _label_type(t), TYPE_COLORS[t]) for t in types]
-    ncol = 3
-    nrow = math.ceil(len(groups) / ncol)
+    nrow, ncol = _grid_shape(len(groups))
     fig, axes = plt.subplots(
-        nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), layout="constrained", sharex=True, sharey=True, squeeze=False
+        nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow), layout="constrained", sharex=True, sharey=True, squeeze=False
     )
     all_b = _bands(traj.assign(_all="all"), "_all", "pain_vas")
+    any_bands = False
     for ax, (key, label, color) in zip(axes.flat, groups):
         b = all_b if key == "all" else _bands(traj[traj["herniation_type"] == key], "herniation_type", "pain_vas")
-        _band_panel(ax, b, "pain_vas", color, None)
         n = sum(counts.values()) if key == "all" else counts.get(key, 0)
-        ax.set_title(f"{label} (n = {n})")
+        bands = n >= MIN_BAND_N
+        any_bands |= bands
+        _band_panel(ax, b, "pain_vas", color, None, bands=bands)
+        note = _band_note(n)
+        ax.set_title(f"{label} (n = {n})" + (f"\n{note}" if note else ""), fontsize=11)
         if np.isfinite(lo):
-            ax.axvspan(lo, hi, color="#fdf3c4", zorder=0, label="tissue sampling days")
+            ax.axvspan(lo, hi, color="#fdf3c4", zorder=0)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(groups) :]:
-        ax.set_visible(False)
+    _drop_empty_panels(axes, len(groups))
     for ax in axes[:, 0]:
-        ax.set_ylabel("leg pain, VAS (0-100)")
-    for ax in axes[-1, :]:
-        ax.set_xlabel("days since herniation")
-    axes.flat[0].legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"{title}: leg pain by herniation type (median, 50 % and 90 % of patients)")
+        ax.set_ylabel(PAIN_LABEL)
+    handles = [Line2D([], [], color="k", lw=2, label="median")]
+    if any_bands:
+        handles += [
+            Patch(color="k", alpha=0.35, lw=0, label="50 % of patients"),
+            Patch(color="k", alpha=0.15, lw=0, label="90 % of patients"),
+        ]
+    if np.isfinite(lo):
+        handles.append(Patch(color="#fdf3c4", label="tissue sampling days"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
+    what = "median, 50 % and 90 % of patients" if any_bands else "median"
+    fig.suptitle(f"{title}: leg pain by herniation type ({what})")
     return _save(fig, path)
 
 
 def _cohort_course(traj, types, counts, title, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained", sharex=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), layout="constrained", sharex=True)
     for ax, (col, ylabel) in zip(axes, _COURSE[1:]):
         bands = _bands(traj, "herniation_type", col)
         for t in types:
+            n = counts.get(t, 0)
+            note = "" if n >= MIN_BAND_N else ", median only"
             _band_panel(
                 ax,
                 bands[bands["herniation_type"] == t],
                 col,
                 TYPE_COLORS[t],
-                f"{_label_type(t)} (n = {counts.get(t, 0)})",
+                f"{_label_type(t)} (n = {n}{note})",
                 full=False,
+                bands=n >= MIN_BAND_N,
             )
         ax.set_ylabel(ylabel)
-        ax.set_xlabel("days since herniation")
+        ax.set_xlabel(DAYS_LABEL)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].set_title("Resorption")
     axes[1].set_title("Pro-inflammatory M1", color=PHENOTYPE_COLORS["M1"])
     axes[2].set_title("Anti-inflammatory M2", color=PHENOTYPE_COLORS["M2"])
     axes[0].set_ylim(0, 105)
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{title}: median and 50 % band by herniation type")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(len(types), 5), fontsize=9)
+    fig.suptitle(
+        f"{title}: median and 50 % band by herniation type (median only for types with fewer than {MIN_BAND_N})"
+    )
     return _save(fig, path)
 
 
@@ -199,7 +255,7 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
     fig, axes = plt.subplots(3, 3, figsize=(12, 10), layout="constrained", sharey=True)
     y = ok["pain_vas_sample"].to_numpy(dtype=float)
-    for ax, (col, label) in zip(axes.flat, _SAMPLE_FACTORS):
+    for ax, (col, label, xlabel, unit) in zip(axes.flat, _SAMPLE_FACTORS):
         x = ok[col].to_numpy(dtype=float)
         pos = x[np.isfinite(x) & (x > 0)]
         log = pos.size > 2 and np.quantile(pos, 0.95) / max(np.quantile(pos, 0.05), 1e-300) > 10  # spans a decade
@@ -222,13 +278,12 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
             m = (ok["herniation_type"] == t).to_numpy()
             ax.scatter(x[m], y[m], s=14, alpha=0.75, color=TYPE_COLORS[t], label=_label_type(t), lw=0)
         rho = _spearman(ok[col].to_numpy(dtype=float), y)
-        unit = "cells/cm²" if col.startswith("cd68") else "pg/mL"
-        ax.set_xlabel(f"{label} in the sample ({unit})")
+        ax.set_xlabel(f"{xlabel} ({unit}, log scale)" if log else f"{xlabel} ({unit})")
         ax.set_title(f"{label}: Spearman ρ = {rho:+.2f}" if np.isfinite(rho) else label)
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
-        ax.set_ylabel("leg pain at sampling, VAS")
+        ax.set_ylabel("leg pain at sampling (VAS 0-100)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     for ax in axes.flat[1:]:  # "below" markers may appear only in some panels
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -243,8 +298,9 @@ def _cohort_sample(ok: pd.DataFrame, types, title, path: Path) -> Path:
         fontsize=9,
     )
     fig.suptitle(
-        f"{title}: tissue sample (mean in fragment) vs pain at the sampling day "
-        f"(day {int(ok['sample_day'].min()) if len(ok) else 0}-{int(ok['sample_day'].max()) if len(ok) else 0})"
+        f"{title}: tissue sample (mean in fragment) and the patient's IFN-γ / IL-4 backgrounds\n"
+        f"vs pain on the sampling day (day {int(ok['sample_day'].min()) if len(ok) else 0}-"
+        f"{int(ok['sample_day'].max()) if len(ok) else 0})"
     )
     return _save(fig, path)
 
@@ -258,6 +314,25 @@ def _short(name: str) -> str:
     return name.split(".")[-1]
 
 
+def _parameter_label(path: str, log: bool = False, short: bool = False) -> str:
+    """A swept parameter's name with its unit from the schema (``x-unit``) and, for a log axis, "log scale"."""
+    from pydantic import BaseModel
+
+    from ..scenario import Scenario
+
+    cls, unit = Scenario, ""
+    *parents, name = path.split(".")
+    try:
+        for part in parents:
+            cls = cls.model_fields[part].annotation
+        if isinstance(cls, type) and issubclass(cls, BaseModel):
+            unit = str(dict(cls.model_fields[name].json_schema_extra or {}).get("x-unit", ""))
+    except (KeyError, AttributeError, TypeError):  # not a plain nested field: the name alone
+        unit = ""
+    notes = ", ".join(x for x in (unit, "log scale" if log else "") if x)
+    return (_short(path) if short else path) + (f" ({notes})" if notes else "")
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -268,12 +343,21 @@ def _point_labels(points: pd.DataFrame, params: list[str]) -> dict[int, str]:
     return {int(r["point"]): ", ".join(f"{_short(p)} = {_fmt(r[p])}" for p in params) for _, r in points.iterrows()}
 
 
-def _pain_outcome(outcomes: pd.DataFrame) -> tuple[str, str]:
-    for d in (365, 182, 84, 56, 28, 14):
-        col = f"pain_vas_d{d}"
-        if col in outcomes and outcomes[col].notna().any():
-            return col, f"leg pain at day {d}, VAS"
-    return "pain_vas_end", "leg pain at the last day, VAS"
+def _end_outcomes(runs: pd.DataFrame) -> tuple[list[tuple[str, str, float, tuple[float, float]]], str]:
+    """Pain and remaining volume on the same day, the last simulated one: ``[(column, label, scale, ylim)]`` and
+    that day as text ("day 60", or "days 40-60" when the runs' lengths differ)."""
+    last = runs["last_day"].dropna() if "last_day" in runs else pd.Series(dtype=float)
+    if last.empty:
+        day = "the last day"
+    elif last.min() == last.max():
+        day = f"day {last.max():.0f}"
+    else:
+        day = f"days {last.min():.0f}-{last.max():.0f}"
+    outs = [
+        ("pain_vas_end", f"leg pain at {day} (VAS 0-100)", 1.0, (0, 100)),
+        ("volume_fraction_end", f"herniation volume at {day} (% of onset)", 100.0, (0, 105)),
+    ]
+    return outs, day
 
 
 def plot_sweep_dir(directory: Path, format: str = "png") -> list[Path]:
@@ -288,7 +372,7 @@ def plot_sweep_dir(directory: Path, format: str = "png") -> list[Path]:
     labels = _point_labels(points, params)
     title = f"{literal(manifest['name'])}: {manifest['n_points']} points × {manifest['runs_per_point']} {unit}s"
     paths = [
-        _sweep_courses(traj, points, params, labels, title, directory / f"sweep_courses.{format}"),
+        _sweep_courses(traj, points, params, labels, manifest, title, directory / f"sweep_courses.{format}"),
         _sweep_outcomes(ok_runs, points, params, manifest, title, directory / f"sweep_outcomes.{format}"),
     ]
     if len(params) == 2:
@@ -313,59 +397,133 @@ def _point_colors(points: pd.DataFrame, params: list[str]):
     return {int(p): cmap(norm(x)) for p, x in zip(points["point"], v)}, (key, norm, cmap)
 
 
-def _sweep_courses(traj, points, params, labels, title, path: Path) -> Path:
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _factor_styles(points: pd.DataFrame, params: list[str], manifest) -> dict | None:
+    """A two-parameter factorial design: colour for one parameter, line style for the other (the one with fewer
+    levels, at most 4), so every point has its own (colour, line style). Later colours are drawn thinner on top,
+    so curves that coincide stay visible as nested lines. None for any other design."""
+    if manifest.get("method") != "factorial" or len(params) != 2:
+        return None
+    levels = {p: list(dict.fromkeys(points[p])) for p in params}
+    style_p, colour_p = sorted(params, key=lambda p: len(levels[p]))
+    n_col = len(levels[colour_p])
+    if len(levels[style_p]) > len(_LINESTYLES) or n_col > 10:
+        return None
+    if pd.api.types.is_numeric_dtype(points[colour_p]):  # ordered levels: a sequential map shows the order
+        cmap = plt.get_cmap("viridis")
+        colours = [cmap(0.85 * i / max(n_col - 1, 1)) for i in range(n_col)]
+    else:
+        colours = [plt.get_cmap("tab10")(i) for i in range(n_col)]
+    styles = {}
+    for _, r in points.iterrows():
+        i = levels[colour_p].index(r[colour_p])
+        k = levels[style_p].index(r[style_p])
+        lw = 2.8 - 1.6 * i / max(n_col - 1, 1)
+        styles[int(r["point"])] = {"color": colours[i], "ls": _LINESTYLES[k], "lw": lw, "zorder": 2 + i}
+    return {"colour": colour_p, "style": style_p, "levels": levels, "colours": colours, "styles": styles}
+
+
+def _coinciding(bands: pd.DataFrame, points: pd.DataFrame, factor: str, other: str) -> bool:
+    """True when, at every level of ``other``, the median curves of all levels of ``factor`` are identical."""
+    for _, sub in points.groupby(other, sort=False):
+        curves = [bands.loc[bands["point"] == p, "q50"].to_numpy(dtype=float) for p in sub["point"]]
+        if len(curves) < 2:
+            continue
+        if any(c.shape != curves[0].shape or not np.allclose(c, curves[0], rtol=1e-9, equal_nan=True) for c in curves):
+            return False
+    return True
+
+
+def _factor_legend(fig, fs: dict) -> None:
+    """One legend, outside on the right: the colour parameter's levels, then the line style parameter's."""
+    from matplotlib.lines import Line2D
+
+    handles, labels, headers = [], [], []
+    for kind in ("colour", "style"):
+        p = fs[kind]
+        headers.append(len(handles))
+        handles.append(Line2D([], [], ls="none"))
+        labels.append(f"{_short(p)} ({'colour' if kind == 'colour' else 'line style'})")
+        for k, v in enumerate(fs["levels"][p]):
+            if kind == "colour":
+                handles.append(Line2D([], [], color=fs["colours"][k], lw=2.2))
+            else:
+                handles.append(Line2D([], [], color="0.3", lw=1.6, ls=_LINESTYLES[k]))
+            labels.append(f"  {_fmt(v)}")
+    leg = fig.legend(handles, labels, loc="outside right center", fontsize=9, handlelength=2.6, frameon=False)
+    for i in headers:
+        leg.get_texts()[i].set_fontweight("bold")
+
+
+def _sweep_courses(traj, points, params, labels, manifest, title, path: Path) -> Path:
     colors, scale = _point_colors(points, params)
-    many = scale is not None or len(points) > 10
+    fs = _factor_styles(points, params, manifest)
+    many = fs is None and (scale is not None or len(points) > 10)
+    runs_per_point = int(manifest.get("runs_per_point", 0) or 0)
+    bands = fs is None and not many and runs_per_point >= MIN_BAND_N
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), layout="constrained", sharex=True)
-    for ax, (col, ylabel) in zip(axes.flat, _COURSE):
-        bands = _bands(traj, "point", col)
+    titles = ["Pain", "Resorption", "Pro-inflammatory M1", "Anti-inflammatory M2"]
+    title_colors = [None, None, PHENOTYPE_COLORS["M1"], PHENOTYPE_COLORS["M2"]]
+    for ax, (col, ylabel), ptitle, tcolor in zip(axes.flat, _COURSE, titles, title_colors):
+        q = _bands(traj, "point", col)
         for p in points["point"]:
-            b = bands[bands["point"] == p]
-            if many:
+            b = q[q["point"] == p]
+            if fs is not None:
+                ax.plot(b["day"], _scale(col, b["q50"]), **fs["styles"][int(p)])
+            elif many:
                 ax.plot(b["day"], _scale(col, b["q50"]), color=colors[int(p)], lw=1.2)
             else:
-                _band_panel(ax, b, col, colors[int(p)], labels[int(p)], full=False)
+                _band_panel(ax, b, col, colors[int(p)], labels[int(p)], full=False, bands=bands)
+        if fs is not None:
+            same = [
+                _short(f)
+                for f, o in ((fs["colour"], fs["style"]), (fs["style"], fs["colour"]))
+                if _coinciding(q, points, f, o)
+            ]
+            if same:
+                ptitle += f"\n(all {' and all '.join(same)} levels coincide)"
+        ax.set_title(ptitle, **({"color": tcolor} if tcolor else {}))
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylim(0, 100)
     axes[0, 1].set_ylim(0, 105)
     for ax in axes[1]:
-        ax.set_xlabel("days since herniation")
-    axes[0, 0].set_title("Pain")
-    axes[0, 1].set_title("Resorption")
-    axes[1, 0].set_title("Pro-inflammatory M1", color=PHENOTYPE_COLORS["M1"])
-    axes[1, 1].set_title("Anti-inflammatory M2", color=PHENOTYPE_COLORS["M2"])
-    if scale is not None:
+        ax.set_xlabel(DAYS_LABEL)
+    if fs is not None:
+        _factor_legend(fig, fs)
+        what = "median per point"
+    elif scale is not None:
         key, norm, cmap = scale
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
-        fig.colorbar(sm, ax=axes, label=key, shrink=0.6)
+        fig.colorbar(sm, ax=axes, label=_parameter_label(key), shrink=0.6)
         what = "median per point, coloured by " + _short(key)
     else:
         fig.legend(
             *axes[0, 0].get_legend_handles_labels(),
             loc="outside right center",
             fontsize=8,
-            title="point (median, 50 % band)",
+            title="point (median, 50 % band)" if bands else "point (median)",
         )
-        what = "median and 50 % band per point"
+        what = "median and 50 % band per point" if bands else "median per point"
+    if not bands and not many and runs_per_point < MIN_BAND_N:
+        what += f" (no bands: fewer than {MIN_BAND_N} runs per point)"
     fig.suptitle(f"{title}: {what}")
     return _save(fig, path)
 
 
 def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
-    pain_col, pain_label = _pain_outcome(runs)
-    last = int(runs["last_day"].max()) if len(runs) else 0
-    outs = [(pain_col, pain_label, (0, 100)), ("volume_fraction_end", f"herniation volume at day {last} (%)", (0, 105))]
+    outs, day = _end_outcomes(runs)
     factorial = manifest.get("method") == "factorial"
     fig, axes = plt.subplots(
         len(outs), len(params), figsize=(5 * len(params) + 1, 3.8 * len(outs)), layout="constrained", squeeze=False
     )
     for j, p in enumerate(params):
         other = [q for q in params if q != p]
-        for i, (col, label, ylim) in enumerate(outs):
+        for i, (col, label, scale, ylim) in enumerate(outs):
             ax = axes[i, j]
-            scale = 100 if col.startswith("volume") else 1
             cat = not pd.api.types.is_numeric_dtype(points[p])
             levels = list(dict.fromkeys(points[p])) if cat else None
             xpos = (lambda v: levels.index(v)) if cat else (lambda v: v)
@@ -386,24 +544,26 @@ def _sweep_outcomes(runs, points, params, manifest, title, path: Path) -> Path:
                         label=None if lev is None else f"{_short(other[0])} = {_fmt(lev)}",
                     )
                 if len(groups) > 1 and i == 0:
-                    ax.legend(fontsize=8)
+                    legend_above(ax, ncol=2)
             else:
                 x = runs[p].map(xpos).to_numpy(dtype=float)
                 c = runs[other[0]] if len(other) == 1 and pd.api.types.is_numeric_dtype(runs[other[0]]) else None
                 sc = ax.scatter(x, scale * runs[col], c=c, s=16, alpha=0.8, cmap="viridis")
                 if c is not None and i == 0:
-                    fig.colorbar(sc, ax=ax, label=_short(other[0]))
+                    fig.colorbar(sc, ax=ax, label=_parameter_label(other[0], short=True))
             if cat:
                 ax.set_xticks(range(len(levels)), [_fmt(v) for v in levels])
             elif _log_range(manifest, p):
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_xlabel(p)
+            ax.set_xlabel(_parameter_label(p, log=not cat and _log_range(manifest, p)))
             ax.set_ylabel(label)
             ax.set_ylim(*ylim)
             ax.grid(alpha=0.3)
     how = "mean ± SD over " + manifest.get("run_unit", "replicate") + "s" if factorial else "one dot per run"
-    fig.suptitle(f"{title}: outcomes vs swept parameters ({how})")
+    fig.suptitle(
+        f"{title}: outcomes vs swept parameters ({how}),\npain and volume both at {day}, the last simulated day"
+    )
     return _save(fig, path)
 
 
@@ -412,21 +572,22 @@ def _log_range(manifest, p: str) -> bool:
     return isinstance(spec, dict) and spec.get("scale") == "log"
 
 
+def _grid_design(manifest) -> bool:
+    return manifest.get("method") == "factorial"
+
+
+def _luminance(rgba) -> float:
+    r, g, b = rgba[:3]
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
 def _sweep_map(runs, points, params, manifest, title, path: Path) -> Path:
-    pain_col, pain_label = _pain_outcome(runs)
-    outs = [
-        (pain_col, pain_label, 1, "magma_r", (0, 100)),
-        (
-            "volume_fraction_end",
-            f"volume at day {int(runs['last_day'].max()) if len(runs) else 0} (%)",
-            100,
-            "viridis",
-            (0, 100),
-        ),
-    ]
+    (pain_col, pain_label, _, _), (vol_col, vol_label, _, _) = _end_outcomes(runs)[0]
+    outs = [(pain_col, pain_label, 1, "magma_r", (0, 100)), (vol_col, vol_label, 100, "viridis", (0, 100))]
+    log = {q: not _grid_design(manifest) and _log_range(manifest, q) for q in params}
     px, py = params
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), layout="constrained")
-    grid = manifest.get("method") == "factorial"
+    grid = _grid_design(manifest)
     for ax, (col, label, scale, cmap, (vmin, vmax)) in zip(axes, outs):
         if grid:
             table = points.pivot_table(index=py, columns=px, values=f"{col}_mean", sort=False)
@@ -444,7 +605,7 @@ def _sweep_map(runs, points, params, manifest, title, path: Path) -> Path:
                         ha="center",
                         va="center",
                         fontsize=8,
-                        color="white" if (v - vmin) / (vmax - vmin) > 0.55 else "black",
+                        color="white" if _luminance(plt.get_cmap(cmap)((v - vmin) / (vmax - vmin))) < 0.5 else "black",
                     )
         else:
             im = ax.scatter(
@@ -458,15 +619,15 @@ def _sweep_map(runs, points, params, manifest, title, path: Path) -> Path:
                 edgecolor="k",
                 lw=0.4,
             )
-            if _log_range(manifest, px):
+            if log[px]:
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            if _log_range(manifest, py):
+            if log[py]:
                 ax.set_yscale("log")
                 ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         fig.colorbar(im, ax=ax, label=f"mean {label}")
-        ax.set_xlabel(px)
-        ax.set_ylabel(py)
+        ax.set_xlabel(_parameter_label(px, log=log[px]))
+        ax.set_ylabel(_parameter_label(py, log=log[py]))
         ax.set_title(f"mean {label}")
-    fig.suptitle(f"{title}: outcome over the two swept parameters")
+    fig.suptitle(f"{title}: outcomes at the last simulated day over the two swept parameters")
     return _save(fig, path)

@@ -21,7 +21,10 @@ def literal(text: object) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in str(text)).replace("$", r"\$")
 
 
-__all__ = ["plot_run", "PHENOTYPE_COLORS", "CYTOKINE_LABELS"]
+__all__ = ["plot_run", "legend_above", "PHENOTYPE_COLORS", "CYTOKINE_LABELS", "PAIN_LABEL"]
+
+#: y label of every pain axis
+PAIN_LABEL = "leg pain (VAS 0-100)"
 
 PHENOTYPE_COLORS = {"M0": "#7f7f7f", "M1": "#d62728", "M2": "#1f77b4"}
 CYTOKINE_LABELS = {
@@ -44,6 +47,19 @@ _CYTO_COLORS = {
 }
 
 
+def legend_above(ax, handles=None, labels=None, ncol: int = 3, **kwargs) -> None:
+    """A frameless legend in rows between the axes and its title, so it never covers data.
+
+    Call it after ``ax.set_title``: the title is raised by the legend's height.
+    """
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    kwargs = {"fontsize": 8, "frameon": False, "borderaxespad": 0.2, "columnspacing": 1.2, "handlelength": 1.8} | kwargs
+    ax.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, **kwargs)
+    rows = -(-len(handles) // ncol)
+    ax.set_title(ax.get_title(), pad=6 + 13 * rows * kwargs["fontsize"] / 8)
+
+
 def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Path:
     """Draw ``summary.png`` from a run's timeseries and manifest."""
     scen = manifest["scenario"]
@@ -54,7 +70,7 @@ def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Pa
     ax = axes[0, 0]
     ax.plot(day, ts["pain_vas"], color="k", lw=2, label="leg pain (VAS)")
     ax.set_ylim(0, 100)
-    ax.set_ylabel("leg pain, VAS (0-100)")
+    ax.set_ylabel(PAIN_LABEL)
     ax.set_title("Pain")
     ax2 = ax.twinx()
     ax2.plot(day, ts["compression"], color="#9467bd", lw=1, ls="--", label="root compression C")
@@ -63,7 +79,7 @@ def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Pa
     ax2.set_ylim(bottom=0)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper right", fontsize=8)
+    legend_above(ax, h1 + h2, l1 + l2, ncol=3)
 
     ax = axes[0, 1]
     ax.plot(day, ts["herniation_volume_mm3"], color="#2ca02c", lw=2)
@@ -80,7 +96,7 @@ def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Pa
         ax.plot(day, ts[f"n_{ph.lower()}"], color=PHENOTYPE_COLORS[ph], lw=1.8, label=ph)
     ax.set_ylabel("macrophages in the section (cells)")
     ax.set_title("Macrophages by phenotype")
-    ax.legend(fontsize=8)
+    legend_above(ax, ncol=3)
     ax.set_xlabel("days since herniation")
 
     ax = axes[1, 1]
@@ -88,9 +104,9 @@ def plot_run(ts: pd.DataFrame, manifest: dict[str, Any], path: str | Path) -> Pa
         y = ts[f"{c}_fragment_pg_ml"].to_numpy()
         ax.plot(day, np.where(y > 0, y, np.nan), color=col, lw=1.5, label=CYTOKINE_LABELS[c])
     ax.set_yscale("log")
-    ax.set_ylabel("mean in fragment (pg/mL)")
+    ax.set_ylabel("mean in fragment (pg/mL, log scale)")
     ax.set_title("Cytokines in the fragment")
-    ax.legend(fontsize=8, ncol=2)
+    legend_above(ax, ncol=6)
     ax.set_xlabel("days since herniation")
 
     for a in axes.flat:

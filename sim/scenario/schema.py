@@ -353,7 +353,7 @@ class Transport(_Strict):
 
 _SECRETION_PRIOR = (0.0, 1e-2)
 _SEC_NOTE = (
-    "no per-cell rates for disc tissue are published (BRIEF §2); order of magnitude from stimulated human macrophage "
+    "no per-cell rates for disc tissue are published; order of magnitude from stimulated human macrophage "
     "cultures (10-50 ng TNF per 1e6 cells per day ≈ 4e-4 to 2e-3 pg/cell/h)"
 )
 
@@ -413,7 +413,7 @@ class Secretion(_Strict):
         le=100,
         description="IFN-γ priming of M1 TNF-α, IL-6 and IL-8 output: × (1 + g·IFNγ/(IFNγ + K)), K = "
         "polarization.ifng_half_max_pg_ml. IFN-γ is the classical priming signal of macrophage TNF-α production "
-        "(BRIEF §1: patient-level background). IL-1β is not primed: its release is inflammasome-gated.",
+        "(a patient-level background, patient.ifng_pg_ml). IL-1β is not primed: its release is inflammasome-gated.",
     )
     il4_max_inhibition: float = calibrated(
         0.8,
@@ -435,7 +435,7 @@ class DiscCells(_Strict):
         unit="cells/mm³",
         ge=0,
         le=1e5,
-        source="recalled: adult NP ~4x10^6 cells/cm³ (Maroudas 1975; verify)",
+        source="recalled: adult NP ~4x10^6 cells/cm³ (Maroudas 1975)",
         description="NP cell density in intact material.",
     )
     viability_half_life_days: float = calibrated(
@@ -463,7 +463,7 @@ class DiscCells(_Strict):
         prior=(0.0, 1e-5),
         ge=0,
         le=1e-2,
-        description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization, BRIEF §1).",
+        description="Constitutive IL-1β (disc cells make IL-1β: dilutes its link to polarization).",
     )
     il6_pg_per_cell_h: float = calibrated(
         6e-6, unit="pg/cell/h", prior=(0.0, 1e-5), ge=0, le=1e-2, description="Constitutive IL-6."
@@ -492,7 +492,7 @@ class DiscCells(_Strict):
         unit="pg/cell/h",
         ge=0,
         le=1.0,
-        source="herniated tissue releases ~1 ng MMP-3 per mg in 48 h explants (BRIEF §2) at ~4000 cells/mg",
+        source="herniated tissue releases ~1 ng MMP-3 per mg in 48 h explants (reported figure; primary source not recorded) at ~4000 cells/mg",
         description="Maximal MMP-3 production when TNF-α stimulated (Haro 2000 loop).",
     )
     mmp3_tnf_half_max_pg_ml: float = calibrated(

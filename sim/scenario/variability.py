@@ -280,7 +280,7 @@ RimExposureDistribution = Annotated[NumericDistribution, _numeric_checker(Patien
 class Breach(_Strict):
     """A contained herniation (bulging, protrusion) may have a breach of the annulus that exposes it.
 
-    Inflammatory infiltrate is found in ~17 % of protrusions (Ikeda 1996, BRIEF §2): with
+    Inflammatory infiltrate is found in ~17 % of protrusions (Ikeda 1996): with
     ``probability = { protrusion = 0.17 }`` a drawn protrusion is breached with that probability and its
     rim exposure becomes ``rim_exposure`` instead of the type default.
     """

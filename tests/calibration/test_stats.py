@@ -155,3 +155,25 @@ def test_statistics_on_a_real_tiny_simulation():
     assert s.pain_course.set_index("week").loc[0.0, "simulated"]  # day 10 exists
     assert not s.pain_course.set_index("week").loc[2.0, "simulated"]  # day 24 does not
     assert np.isfinite(patients["tnf_sample"]).all() and np.isfinite(patients["cd68_per_cm2_sample"]).all()
+
+
+def test_regression_is_reported_at_25_30_and_50_percent_reduction():
+    """A fraction that sits on its cut-off shows: 10 protrusions with these reductions regress in 8 of 10 at
+    ≥ 25 %, 7 at ≥ 30 %, 5 at ≥ 50 % (≥ is inclusive: 0.3 and 0.5 count)."""
+    import pandas as pd
+
+    from sim.calibration.stats import StatsConfig, resorption_table
+
+    red = [0.1, 0.2, 0.27, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    cfg = StatsConfig()
+    out = pd.DataFrame(
+        {
+            "herniation_type": ["protrusion"] * 10,
+            "reduction_outcome": red,
+            "regressed": [float(x >= cfg.regression_threshold) for x in red],
+            "resolved": [float(x >= cfg.resolution_threshold) for x in red],
+        }
+    )
+    row = resorption_table(out, cfg).set_index("group").loc["protrusion"]
+    assert (row["regression_ge25"], row["regression_ge30"], row["regression_ge50"]) == (0.8, 0.7, 0.5)
+    assert row["regression"] == row["regression_ge30"]

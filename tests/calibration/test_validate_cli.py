@@ -95,3 +95,32 @@ def test_validate_real_cohort(tmp_path):
     assert (table["n"] > 0).any()
     # 20-day horizon: no 1-year outcome
     assert (table.loc[table["target_id"] == "regression_prob_extrusion", "status"] == "not simulated").all()
+
+
+def test_validate_console_table_fits_80_columns(tmp_path):
+    """At COLUMNS=80 every line fits, target ids stay whole on lines of their own, and a status is never split."""
+    import os
+    import subprocess
+    import sys
+
+    from rich.cells import cell_len
+
+    p, t = synthetic_cohort(n=40, days=400)
+    write_cohort_dir(tmp_path / "coh", p, t)
+    res = subprocess.run(
+        [sys.executable, "-m", "sim", "validate", "coh", "--bootstrap", "100"],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    too_wide = [line for line in lines if cell_len(line) > 80]
+    assert not too_wide, "\n".join(too_wide)
+    table = pd.read_csv(tmp_path / "coh" / "validation.csv")
+    stripped = {line.strip() for line in lines}
+    assert set(table["target_id"]) <= stripped
+    for status in set(table["status"]):
+        assert sum(line.rstrip().endswith("  " + status) for line in lines) == int((table["status"] == status).sum())

@@ -399,7 +399,8 @@ def test_unbiased_walk_spreads_as_the_random_motility_at_any_voxel_size(dx_um):
     hours = 6
     D_um2_per_h = mo.speed_um_per_min * mo.persistence_length_um / 2 * 60
     rms_um = math.sqrt(4 * D_um2_per_h * hours)
-    free = ndimage.distance_transform_edt(m.section.walkable) * dx_um  # µm to the nearest blocked voxel
+    # µm to the nearest blocked voxel or the domain's edge (padding blocks the outside)
+    free = ndimage.distance_transform_edt(np.pad(m.section.walkable, 1))[1:-1, 1:-1] * dx_um
     start = int(np.argmax(free))
     assert free.flat[start] > 5 * rms_um  # no wall within reach: the free-space law applies
     n = 3000
@@ -425,3 +426,139 @@ def test_recruitment_per_mm2_of_vessel_wall_does_not_depend_on_the_voxel_size(dx
     per_mm2_day = rec.monocyte_influx_per_site_per_day / 0.25**2  # a reference site is 0.0625 mm²
     mean = per_mm2_day * wall_mm2 * 20
     assert abs(m.macrophages.n - mean) <= 4.5 * math.sqrt(mean)
+
+
+# ------------------------------------------------------------------------------------------- gaps found by mutation testing
+def test_a_single_macrophage_secretes_into_its_voxel():
+    """One M1 cell alone in a voxel: source_c = conv · r1_c (no IL-10, so no suppression)."""
+    m = model(only("macrophage_secretion"), **NO_PATIENT_SIGNALS)
+    v = int(m.section.vessel_index[0])
+    m.macrophages.add(np.array([v], dtype=np.int64))
+    m.macrophages.phen[:] = 1
+    m.step()
+    se = m.config.parameters.secretion
+    conv = 1.0 / (m.section.voxel_volume_ml * 3600.0)
+    for c in CYTOKINES:
+        assert m.fields.source(c).flat[v] == pytest.approx(conv * getattr(se.m1, c), rel=1e-12, abs=0.0), c
+
+
+def test_m1_to_m2_and_m2_to_m1_switch_with_their_probabilities():
+    """P(M1 → M2) = 1 − e^{−r12·s2·dt}, P(M2 → M1) = 1 − e^{−r21·s1·dt} (binomial 4.5σ, 200 000 cells); s1 = TNF/(TNF + K) at a vascular site
+    (no material, no IFN-γ), s2 = IL10/(IL10 + K) + TGFβ/(TGFβ + K) (no IL-4, nothing engulfed)."""
+    n = 200_000
+    tnf, il10, tgfb = 6.0, 12.0, 3.0
+    for start, rate_key in ((1, "m1_to_m2_per_day"), (2, "m2_to_m1_per_day")):
+        m = model(only("polarization"), **NO_PATIENT_SIGNALS)
+        v = int(m.section.vessel_index[0])
+        m.macrophages.add(np.full(n, v, dtype=np.int64))
+        m.macrophages.phen[:] = start
+        m.fields["tnf"].flat[v], m.fields["il10"].flat[v], m.fields["tgfb"].flat[v] = tnf, il10, tgfb
+        pol = m.config.parameters.polarization
+        s1 = tnf / (tnf + pol.tnf_half_max_pg_ml)
+        s2 = il10 / (il10 + pol.il10_half_max_pg_ml) + tgfb / (tgfb + pol.tgfb_half_max_pg_ml)
+        rate = getattr(pol, rate_key) / 24 * (s2 if start == 1 else s1)
+        m.step()
+        switched = int((m.macrophages.phen != start).sum())
+        p = 1 - math.exp(-rate * m.dt_h)
+        assert n * p > 100 and _binomial_ok(switched, n, p), (start, switched, n * p)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_chemotaxis_drifts_up_a_linear_gradient_as_its_jump_weights_say(axis):
+    """Linear chemoattractant c = c0 + g·x along one axis, one step from one voxel in the open: a cell jumps with
+    probability p to a 4-neighbour with weight e^{±b}, b = χ·dx·g/(c + K) along the gradient and e^0 across it, so
+    E[Δ along] = p·(e^b − e^{−b})/(e^b + e^{−b} + 2) and E[Δ across] = 0 (4.5σ bands, 20 000 cells)."""
+    from scipy import ndimage
+
+    m = model(only("chemotaxis"), **{"parameters.motility.chemotaxis_sensitivity": 20.0})
+    dx = m.section.dx_um
+    nx, ny = m.section.shape
+    c0, g = 50.0, 0.05  # pg/mL, pg/mL per µm
+    coord = (np.arange(nx)[:, None] if axis == 0 else np.arange(ny)[None, :]) * dx
+    m.fields["chemo"][...] = c0 + g * np.broadcast_to(coord, (nx, ny))
+    free = ndimage.distance_transform_edt(np.pad(m.section.walkable, 1))[1:-1, 1:-1]  # voxels to a wall or edge
+    start = int(np.argmax(free))
+    assert free.flat[start] > 2
+    n = 20_000
+    m.macrophages.add(np.full(n, start, dtype=np.int64))
+    mo = m.config.parameters.motility
+    b = (
+        mo.chemotaxis_sensitivity
+        * dx
+        * g
+        / (m.fields["chemo"].flat[start] + m.config.parameters.recruitment.chemo_half_max_pg_ml)
+    )
+    D = mo.speed_um_per_min * mo.persistence_length_um / 2
+    p = 4 * D * 60 * m.dt_h / dx**2
+    assert p <= 1
+    m.step()
+    pos = m.macrophages.pos
+    d_along = (pos // ny - start // ny) if axis == 0 else (pos % ny - start % ny)
+    d_across = (pos % ny - start % ny) if axis == 0 else (pos // ny - start // ny)
+    mean_along = p * (math.exp(b) - math.exp(-b)) / (math.exp(b) + math.exp(-b) + 2)
+    band = 4.5 * math.sqrt(p / n)
+    assert abs(d_along.mean() - mean_along) <= band and mean_along > 3 * band
+    assert abs(d_across.mean()) <= band
+
+
+def test_every_jump_goes_to_a_walkable_four_neighbour_without_wrapping():
+    """Cells on every walkable voxel (domain edges included), steep random gradients, 6 steps: each step a cell
+    stays or moves to an in-grid 4-neighbour that is walkable."""
+    m = model(only("chemotaxis"), **{"parameters.motility.chemotaxis_sensitivity": 20.0})
+    nx, ny = m.section.shape
+    rng = np.random.default_rng(5)
+    m.fields["chemo"][...] = rng.uniform(0, 500, size=(nx, ny))
+    walk = m.section.walkable.ravel()
+    start = np.flatnonzero(walk)
+    m.macrophages.add(start.astype(np.int64))
+    prev = m.macrophages.pos.copy()
+    for _ in range(6):
+        m.step()
+        pos = m.macrophages.pos
+        dix, diy = pos // ny - prev // ny, pos % ny - prev % ny
+        assert set(np.abs(dix) + np.abs(diy)) <= {0, 1}
+        assert walk[pos].all()
+        prev = pos.copy()
+    assert (prev != start).mean() > 0.5
+
+
+def test_recruits_get_consecutive_uids_at_their_sites():
+    m = model(only("recruitment"))
+    m.fields["chemo"][...] = 1e6
+    m.run_days(3)
+    mac = m.macrophages
+    assert mac.n > 10
+    assert (np.diff(mac.uid) == 1).all() and mac.uid[-1] == mac._next_uid - 1
+    assert set(mac.pos.tolist()) <= set(m.section.vessel_index.tolist()) and (mac.phen == 0).all()
+
+
+def test_a_cell_with_one_open_neighbour_takes_it_and_a_boxed_in_cell_stops_nobody():
+    """Against a wall: a cell whose only open neighbour lies down the gradient still jumps there with probability
+    p (its weight e^{−b} < 1 is the whole sum). A cell with no open neighbour stays, and the cells after it in
+    the arrays still move."""
+    from scipy import ndimage
+
+    m = model(only("chemotaxis"), **{"parameters.motility.chemotaxis_sensitivity": 20.0})
+    nx, ny = m.section.shape
+    walk = m.section.walkable  # the model's mask (the kernel reads it through a flat view)
+    free = ndimage.distance_transform_edt(np.pad(walk, 1))[1:-1, 1:-1]
+    cx, cy = np.unravel_index(int(np.argmax(free)), walk.shape)
+    # a pocket at (cx, cy) open only towards −x, and a closed cell at (cx, cy + 4)
+    for dx_, dy_ in ((1, 0), (0, 1), (0, -1)):
+        walk[cx + dx_, cy + dy_] = False
+    for dx_, dy_ in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        walk[cx + dx_, cy + 4 + dy_] = False
+    m.fields["chemo"][...] = 10.0 + 0.5 * (np.arange(nx)[:, None] * m.section.dx_um) * np.ones((1, ny))  # up +x
+    pocket, closed, open_ = cx * ny + cy, cx * ny + cy + 4, (cx - 6) * ny + cy
+    n = 4000
+    k = 20  # closed cells first: at least one of them tries to jump (all stay with probability (1 − p)^20 ≈ 2e-6)
+    m.macrophages.add(np.array([closed] * k + [pocket] * n + [open_] * n, dtype=np.int64))
+    m.step()
+    pos = m.macrophages.pos[k - 1 :]
+    mo = m.config.parameters.motility
+    p = 4 * (mo.speed_um_per_min * mo.persistence_length_um / 2) * 60 * m.dt_h / m.section.dx_um**2
+    moved_pocket = (pos[1 : n + 1] != pocket).mean()
+    assert pos[0] == closed
+    assert set(pos[1 : n + 1].tolist()) <= {pocket, pocket - ny}
+    assert abs(moved_pocket - p) <= 4.5 * math.sqrt(p * (1 - p) / n)
+    assert (pos[n + 1 :] != open_).mean() > 0.5 * p
