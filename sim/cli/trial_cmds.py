@@ -9,8 +9,20 @@ from typing import Annotated
 
 import typer
 
+from ._cluster import (
+    ClusterAccountOpt,
+    ClusterCoresOpt,
+    ClusterJobsOpt,
+    ClusterMemoryOpt,
+    ClusterOpt,
+    ClusterQueueOpt,
+    ClusterWalltimeOpt,
+    cluster_settings,
+    dask_client,
+    only_one,
+)
 from ._common import claim_out, console, default_out, err_console, input_errors_exit_2, styled
-from .cohort_cmds import OverwriteFlag, PlotOpt, RetriesOpt, SchedulerOpt, WorkersOpt, _Bar, _check_parallel
+from .cohort_cmds import OverwriteFlag, PlotOpt, RetriesOpt, SchedulerOpt, WorkersOpt, _Bar
 
 
 class _Screening(_Bar):
@@ -54,6 +66,13 @@ def trial(
     ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
+    cluster: ClusterOpt = None,
+    cluster_queue: ClusterQueueOpt = None,
+    cluster_account: ClusterAccountOpt = None,
+    cluster_cores: ClusterCoresOpt = None,
+    cluster_memory: ClusterMemoryOpt = None,
+    cluster_walltime: ClusterWalltimeOpt = None,
+    cluster_jobs: ClusterJobsOpt = None,
     retries: RetriesOpt = 2,
     plot: PlotOpt = True,
     overwrite: OverwriteFlag = False,
@@ -70,7 +89,10 @@ def trial(
     from ..limits import check_run_budget
     from ..scenario import ScenarioError, with_overrides
 
-    _check_parallel(workers, scheduler)
+    only_one(workers=workers, scheduler=scheduler, cluster=cluster)
+    spec = cluster_settings(
+        cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
+    )
     tr = load_trial(trial_file)
     if patients is not None or enrol is not None:
         tr = _with_population(tr, patients, enrol)
@@ -94,24 +116,25 @@ def trial(
     created = _missing_ancestors(out)
     had_marker = (out / MARKER).exists()
     out = claim_out(out, "trial", overwrite)
-    try:
-        with _Screening("screening (untreated course to entry)", pop.patients) as bar:
-            screening = screen(tr, out=reuse, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
-            bar.bar.update(bar.task, completed=pop.patients)
-        enrolled = enrolment(tr, screening)  # nobody eligible: exit 2, nothing written
-    except ScenarioError:
-        if not had_marker:
-            (out / MARKER).unlink(missing_ok=True)
-        for d in created:  # deepest first; only the empty folders this command made
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        raise
-    console.print(
-        f"screened {len(screening)}, eligible {int(screening['eligible'].sum())}, enrolled {len(enrolled)}"
-        + (f" (fewer than enrol = {pop.enrol})" if pop.enrol and len(enrolled) < pop.enrol else "")
-    )
-    with _Bar(f"{tr.spec.name}: patients × arms", len(enrolled) * len(tr.arm_names)) as bar:
-        result = run_trial(tr, out, screening, workers=workers, scheduler=scheduler, retries=retries, progress=bar)
+    with dask_client(scheduler, spec) as client:  # one client (or none) for the screening and the arms
+        try:
+            with _Screening("screening (untreated course to entry)", pop.patients) as bar:
+                screening = screen(tr, out=reuse, workers=workers, client=client, retries=retries, progress=bar)
+                bar.bar.update(bar.task, completed=pop.patients)
+            enrolled = enrolment(tr, screening)  # nobody eligible: exit 2, nothing written
+        except ScenarioError:
+            if not had_marker:
+                (out / MARKER).unlink(missing_ok=True)
+            for d in created:  # deepest first; only the empty folders this command made
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+        console.print(
+            f"screened {len(screening)}, eligible {int(screening['eligible'].sum())}, enrolled {len(enrolled)}"
+            + (f" (fewer than enrol = {pop.enrol})" if pop.enrol and len(enrolled) < pop.enrol else "")
+        )
+        with _Bar(f"{tr.spec.name}: patients × arms", len(enrolled) * len(tr.arm_names)) as bar:
+            result = run_trial(tr, out, screening, workers=workers, client=client, retries=retries, progress=bar)
     m = result.manifest
     console.print(
         styled(
