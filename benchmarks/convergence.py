@@ -1,4 +1,4 @@
-"""Grid and time-step convergence of the cohort statistics (issue 12, item 5).
+"""Grid and time-step convergence of the cohort statistics.
 
 The same virtual patients (common random numbers: same cohort root seed; overriding ``geometry.dx_um`` or
 ``simulation.dt_hours`` leaves every random effect, sample day and simulation seed unchanged, asserted below)
