@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,3 +134,27 @@ def test_ifng_primes_and_il4_suppresses_m1_pro_inflammatory_secretion():
             expected = getattr(se.m1, c) * (gain if c in ("tnf", "il6", "il8") else 1.0)
             assert math.isclose(table[K.M1, CYTOKINES.index(c)], expected, rel_tol=1e-12)
         assert np.array_equal(table[K.M2], [getattr(se.m2, c) for c in CYTOKINES])
+
+
+def test_observable_reductions_equal_their_numpy_definitions():
+    """Root means, contact fraction, material-weighted fragment means and the 8-way partial sum, against numpy
+    on random data (including sums of fewer than 8 values and totals below 1)."""
+
+    rng = np.random.default_rng(11)
+    for nv in (1, 5, 8, 13, 64, 203):
+        fields = rng.uniform(0, 50, size=(3, nv))
+        material = rng.uniform(0, 1, size=nv) * (rng.uniform(size=nv) > 0.3)
+        index = np.sort(rng.choice(nv, size=max(1, nv // 3), replace=False)).astype(np.int64)
+        np.testing.assert_allclose(K.masked_means(fields, index), fields[:, index].mean(axis=1), rtol=1e-13)
+        zone0 = float(material[index].sum()) + 0.5
+        assert K.contact_fraction(material, index, zone0) == pytest.approx(material[index].sum() / zone0, rel=1e-13)
+        if material.sum() > 0:
+            expected = (fields * material).sum(axis=1) / material.sum()
+            np.testing.assert_allclose(K.material_weighted_means(fields, material), expected, rtol=1e-12)
+        small = material * 0.01  # a total below 1 voxel of material
+        if small.sum() > 0:
+            expected = (fields * small).sum(axis=1) / small.sum()
+            np.testing.assert_allclose(K.material_weighted_means(fields, small), expected, rtol=1e-12)
+        assert K._sum(material) == pytest.approx(math.fsum(material), rel=1e-13, abs=0.0)
+    assert K.contact_fraction(np.ones(3), np.arange(3, dtype=np.int64), 0.0) == 0.0
+    assert not K.material_weighted_means(np.ones((2, 4)), np.zeros(4)).any()
