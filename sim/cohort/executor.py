@@ -89,6 +89,19 @@ class Report:
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes.values() if o.status == "failed"]
 
+    def manifest_fields(self, failed: list, retries: int, wall: float) -> dict[str, Any]:
+        """The run-accounting entries every cohort, sweep and trial manifest records, in their order."""
+        return {
+            "n_failed": len(failed),
+            "failed": failed,
+            "n_computed": self.count("done"),
+            "n_reused": self.count("cached"),
+            "backend": self.backend,
+            "workers": self.workers,
+            "retries": retries,
+            "wall_time_s": round(wall, 3),
+        }
+
 
 def part_path(out_dir: str | Path, key: str) -> Path:
     return Path(out_dir) / f"{key}.parquet"
