@@ -37,6 +37,7 @@ from scipy.optimize import curve_fit
 
 __all__ = [
     "ASSOCIATION_FACTORS",
+    "MIN_FIT_VISITS",
     "TRIAL_VISITS_WEEKS",
     "Cohort",
     "CohortError",
@@ -69,6 +70,8 @@ ASSOCIATION_FACTORS: dict[str, str] = {
 
 #: Sciatica Trial visits, weeks after randomization (``sciatica_trial_leg_vas_itt``).
 TRIAL_VISITS_WEEKS: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 12.0, 26.0, 38.0, 52.0, 78.0, 104.0)
+#: fewest simulated visits the exponential pain-course fit is attempted on (three parameters)
+MIN_FIT_VISITS = 4
 
 EXTRUSION_TYPES = ("subligamentous_extrusion", "transligamentous_extrusion")
 HERNIATION_GROUPS: dict[str, tuple[str, ...]] = {
@@ -585,7 +588,7 @@ def pain_fit(course: pd.DataFrame, matrix: np.ndarray, config: StatsConfig) -> d
         "n_visits": int(sim.sum()),
         "last_week": float(weeks.max()) if weeks.size else math.nan,
     }
-    if weeks.size < 4:
+    if weeks.size < MIN_FIT_VISITS:
         return out
     m = matrix[:, sim]
     a, c, tau = fit_exponential_course(weeks, m.mean(axis=0))
