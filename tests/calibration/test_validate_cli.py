@@ -1,5 +1,6 @@
 """``discsim validate``: the target table on synthetic and real cohort directories; bad inputs exit 2; the table
-of target kinds covers the targets file and every kind builds its rows."""
+of target kinds covers the targets file and every kind builds its rows; the calibration commands default to the
+library's settings."""
 
 import json
 import math
@@ -217,3 +218,54 @@ def test_a_target_without_a_kind_is_reported_not_simulated(tmp_path, long_stats)
     rows = [c for c in comparisons(long_stats, targets) if c.target.id == "new_target"]
     assert [(c.status, c.note, c.value) for c in rows] == [("not simulated", NO_KIND_NOTE, 0.5)]
     assert "new_target" not in set(distance_spec(targets)["target_id"])
+
+
+def test_calibration_options_show_the_library_defaults_and_import_light():
+    """`validate`, `sensitivity` and `calibrate` default to the fields of StatsConfig, SensitivitySettings and
+    AbcSettings; reading those defaults does not import scipy or the statistics at start-up."""
+    import subprocess
+    import sys
+
+    import typer
+
+    from sim.calibration.settings import POINTS, AbcSettings, SensitivitySettings, StatsConfig
+
+    commands = typer.main.get_command(app).commands
+    defaults = {name: {p.name: p.default for p in commands[name].params} for name in commands}
+    s, sens, abc = StatsConfig(), SensitivitySettings(), AbcSettings()
+    v = defaults["validate"]
+    assert (v["regression_threshold"], v["resolution_threshold"], v["infiltrate_threshold"]) == (
+        s.regression_threshold,
+        s.resolution_threshold,
+        s.infiltrate_threshold_per_cm2,
+    )
+    assert (v["rodent_time_scale"], v["bootstrap"], v["seed"]) == (s.rodent_time_scale, s.n_boot, s.seed)
+    assert v["entry_day"] is None and s.entry == "sample_day"  # no --entry-day: each patient's sample_day
+    assert {k: defaults["sensitivity"][k] for k in ("method", "n", "patients_per_point", "days", "seed")} == {
+        "method": sens.method,
+        "n": sens.n,
+        "patients_per_point": sens.patients_per_point,
+        "days": sens.days,
+        "seed": sens.seed,
+    }
+    c = defaults["calibrate"]
+    assert (c["populations"], c["particles"], c["patients"], c["days"], c["seed"], c["min_epsilon"]) == (
+        abc.populations,
+        abc.population_size,
+        abc.patients,
+        abc.days,
+        abc.seed,
+        abc.min_epsilon,
+    )
+    assert (c["common_patients"], c["point"]) == (abc.common_patients, POINTS[0])
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, sim.cli; print(sorted(m for m in sys.modules if m.startswith(('scipy', 'sim.calibration'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded.strip() == "['sim.calibration', 'sim.calibration.settings']"
