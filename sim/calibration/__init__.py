@@ -2,6 +2,7 @@
 
 Modules
 -------
+``settings``        definitions and defaults of the runs (statistics, sensitivity, ABC), light to import
 ``targets``         the targets file (calibrate / prior / check entries) and the schema's calibrated parameters
 ``stats``           summary statistics of a virtual cohort, defined to match the targets
 ``validate``        the target table (target vs simulated, inside / outside / not simulated)

@@ -24,7 +24,7 @@ import math
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ import pandas as pd
 from ..io.store import save_figure
 from ..scenario import Scenario
 from .cohort_adapter import simulate_cohort
-from .sensitivity import DEFAULT_PARAMETERS, short_name
+from .sensitivity import short_name
+from .settings import POINTS, AbcSettings
 from .stats import CohortError, StatsConfig, cohort_from_frames, compute_statistics
 from .targets import ParameterPrior, TargetSet, load_targets, parameter_prior
 from .validate import comparisons, distance_spec
@@ -55,7 +56,6 @@ __all__ = [
 #: z-score charged for a statistic the simulated cohort could not produce (type absent, degenerate readout)
 NAN_PENALTY = 3.0
 #: point estimates ``calibrated.toml`` can carry (``run_abc(point=...)``, ``discsim calibrate --point``)
-POINTS = ("mean", "best")
 CONFIG_FILE = "abc_config.json"
 DB_FILE = "abc.db"
 
@@ -78,38 +78,6 @@ def require_pyabc():
 def par_name(path: str) -> str:
     """pyabc parameter key of a dotted path (``parameters.pain.tnf_weight`` -> ``parameters__pain__tnf_weight``)."""
     return path.replace(".", "__")
-
-
-# ---------------------------------------------------------------------------------------------
-# settings
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class AbcSettings:
-    """Everything that defines a calibration run (stored in ``abc_config.json`` for resume)."""
-
-    params: list[str] = field(default_factory=lambda: list(DEFAULT_PARAMETERS))
-    patients: int = 8
-    days: float = 365.0
-    seed: int = 0
-    population_size: int = 50
-    populations: int = 8
-    min_epsilon: float = 0.0
-    workers: int = 0
-    #: same K patients for every particle (common random numbers) or fresh patients per particle
-    common_patients: bool = False
-    #: target uses entering the distance
-    uses: list[str] = field(default_factory=lambda: ["calibrate"])
-    #: weight of each target id in the distance (default 1 each; see :class:`TargetDistance`)
-    weights: dict[str, float] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=lambda: {"n_boot": 200, "fit_n_boot": 0})
-
-    def stats_config(self) -> StatsConfig:
-        return StatsConfig(**self.stats)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +228,7 @@ def run_abc(
     targets: TargetSet | None = None,
     calibrated_path: str | Path | None = None,
     log: Any = None,
-    point: str = "mean",
+    point: str = POINTS[0],
 ) -> AbcResult:
     """Run (or continue) ABC-SMC and write posterior, calibrated parameters, report and budget into ``out_dir``.
 
@@ -380,7 +348,7 @@ def _write_outputs(
     wall: float,
     calibrated_path,
     targets: TargetSet,
-    point: str = "mean",
+    point: str = POINTS[0],
 ) -> AbcResult:
     from ..io.provenance import git_revision
     from ..io.store import write_json, write_parquet

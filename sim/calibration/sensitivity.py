@@ -30,6 +30,7 @@ import pandas as pd
 from ..io.store import save_figure
 from ..scenario import Scenario
 from .cohort_adapter import draw_patients, run_patients
+from .settings import DEFAULT_PARAMETERS, SensitivitySettings
 from .targets import ParameterPrior, parameter_prior
 
 __all__ = [
@@ -44,23 +45,6 @@ __all__ = [
     "short_name",
 ]
 
-#: A default subset of influential calibrated parameters: recruitment, polarization, resorption, pain.
-DEFAULT_PARAMETERS: tuple[str, ...] = (
-    "parameters.recruitment.monocyte_influx_per_site_per_day",
-    "parameters.polarization.m0_to_m1_per_day",
-    "parameters.polarization.m1_to_m2_per_day",
-    "parameters.lifespan.m2_days",
-    "parameters.phagocytosis.volume_um3_per_h",
-    "parameters.tissue.mmp_degradation_per_day",
-    "parameters.disc_cells.tnf_pg_per_cell_h",
-    "parameters.disc_cells.viability_half_life_days",
-    "parameters.pain.compression_weight",
-    "parameters.pain.sensitization_per_day",
-    "parameters.pain.resolution_per_day",
-    "parameters.pain.il10_resolution_gain",
-    "parameters.pain.il4_resolution_gain",
-    "parameters.pain.ifng_sensitization_gain",
-)
 
 #: output name -> (timeseries column, nominal day)
 OUTPUTS: dict[str, tuple[str, float]] = {
@@ -214,12 +198,12 @@ def run_sensitivity(
     scenario: Scenario,
     out_dir: str | Path,
     *,
-    method: str = "morris",
+    method: str = SensitivitySettings.method,
     params: Sequence[str] | None = None,
-    n: int = 10,
-    patients_per_point: int = 4,
-    days: float = 365.0,
-    seed: int = 0,
+    n: int = SensitivitySettings.n,
+    patients_per_point: int = SensitivitySettings.patients_per_point,
+    days: float = SensitivitySettings.days,
+    seed: int = SensitivitySettings.seed,
     workers: int = 0,
     client: Any = None,
     progress: Any = None,

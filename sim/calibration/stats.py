@@ -4,7 +4,8 @@ Input: a cohort output directory (``patients.parquet``, ``trajectories.parquet``
 ``discsim cohort``) or the two DataFrames. The coupling to the cohort runner's column names is kept in one
 function, :func:`adapt_cohort_frames`; everything else reads the documented names.
 
-Definitions (all thresholds are fields of :class:`StatsConfig`; docs/calibration.md justifies them):
+Definitions (all thresholds are fields of :class:`StatsConfig`, defined in :mod:`sim.calibration.settings`;
+docs/calibration.md justifies them):
 
 * **association** — Spearman ρ of each tissue readout at the sample with ``pain_vas_sample``, with a seeded
   percentile-bootstrap CI. *Reproduced*: for a review sign ±1 the CI excludes 0 on that side; for 0 the CI
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,11 @@ import pandas as pd
 from scipy import stats as sps
 from scipy.optimize import curve_fit
 
+from .settings import TRIAL_VISITS_WEEKS, StatsConfig
+
 __all__ = [
     "ASSOCIATION_FACTORS",
+    "MIN_FIT_VISITS",
     "TRIAL_VISITS_WEEKS",
     "Cohort",
     "CohortError",
@@ -67,8 +71,8 @@ ASSOCIATION_FACTORS: dict[str, str] = {
     "CD68_macrophages": "cd68_per_cm2_sample",
 }
 
-#: Sciatica Trial visits, weeks after randomization (``sciatica_trial_leg_vas_itt``).
-TRIAL_VISITS_WEEKS: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 12.0, 26.0, 38.0, 52.0, 78.0, 104.0)
+#: fewest simulated visits the exponential pain-course fit is attempted on (three parameters)
+MIN_FIT_VISITS = 4
 
 EXTRUSION_TYPES = ("subligamentous_extrusion", "transligamentous_extrusion")
 HERNIATION_GROUPS: dict[str, tuple[str, ...]] = {
@@ -192,50 +196,6 @@ def load_cohort(directory: str | Path) -> Cohort:
     if p.empty:
         raise CohortError(f"{d}: no completed patients")
     return Cohort(p, t, manifest, d, excluded)
-
-
-# ---------------------------------------------------------------------------------------------
-# configuration
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatsConfig:
-    """Definitions and thresholds of the summary statistics (see docs/calibration.md)."""
-
-    #: volume reduction counted as radiological regression (Bozzao 1992 grading: < 30 % = "no/minor change")
-    regression_threshold: float = 0.30
-    #: thresholds at which the regression fraction is also reported, so that a fraction sitting on its cut-off
-    #: shows (the ``regression_ge<NN>`` columns of the resorption table)
-    regression_sensitivity: tuple[float, ...] = (0.25, 0.30, 0.50)
-    #: volume reduction counted as complete resolution (no herniation left at MRI resolution)
-    resolution_threshold: float = 0.90
-    #: day of the regression outcome (Chiu 2015 pooled studies followed patients mostly ~1 year)
-    outcome_day: float = 365.0
-    #: CD68+ density at the sample above which an inflammatory infiltrate counts as present (cells/cm²)
-    infiltrate_threshold_per_cm2: float = 10.0
-    #: CD68 density category edges (Djuric 2019/2020: mild 0-10, moderate 10-100, considerable > 100 /cm²)
-    cd68_edges: tuple[float, float] = (10.0, 100.0)
-    #: trial entry: "sample_day" (each patient's sampling day) or a fixed day after onset
-    entry: str | float = "sample_day"
-    #: visits, weeks after entry
-    visits_weeks: tuple[float, ...] = TRIAL_VISITS_WEEKS
-    #: leg-VAS success cut-off (Haugen 2011)
-    vas_cutoff: float = 17.5
-    #: |ρ| below which a null (sign 0) association counts as reproduced even when the CI excludes 0
-    null_rho: float = 0.1
-    n_boot: int = 2000
-    seed: int = 20200701
-    confidence: float = 0.95
-    #: smoothing window (days, centred rolling mean) before locating macrophage peaks
-    peak_smoothing_days: int = 7
-    #: factor mapping rodent days to model days (BRIEF §4: rodent time courses need a free time scale)
-    rodent_time_scale: float = 1.0
-    #: patient-bootstrap resamples for the CI of the exponential pain-course fit (0: no CI)
-    fit_n_boot: int = 300
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,7 +545,7 @@ def pain_fit(course: pd.DataFrame, matrix: np.ndarray, config: StatsConfig) -> d
         "n_visits": int(sim.sum()),
         "last_week": float(weeks.max()) if weeks.size else math.nan,
     }
-    if weeks.size < 4:
+    if weeks.size < MIN_FIT_VISITS:
         return out
     m = matrix[:, sim]
     a, c, tau = fit_exponential_course(weeks, m.mean(axis=0))

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..calibration.settings import POINTS, AbcSettings, SensitivitySettings, StatsConfig
 from ._cluster import (
     ClusterAccountOpt,
     ClusterCoresOpt,
@@ -21,6 +22,11 @@ from ._cluster import (
     only_one,
 )
 from ._common import OverwriteOpt, claim_out, console, fail, input_errors_exit_2, note, styled
+
+#: the library's defaults, which the options below show and use (one source of truth)
+_STATS = StatsConfig()
+_SENSITIVITY = SensitivitySettings()
+_ABC = AbcSettings()
 
 _STATUS_STYLE = {
     "inside": "green",
@@ -164,26 +170,26 @@ def validate(
     ] = None,
     regression_threshold: Annotated[
         float, typer.Option(help="Volume reduction counted as regression.", min=0, max=1)
-    ] = 0.30,
+    ] = _STATS.regression_threshold,
     resolution_threshold: Annotated[
         float, typer.Option(help="Volume reduction counted as complete resolution.", min=0, max=1)
-    ] = 0.90,
+    ] = _STATS.resolution_threshold,
     infiltrate_threshold: Annotated[
         float, typer.Option(help="CD68+ cells/cm² at the sample counted as an infiltrate.", min=0)
-    ] = 10.0,
+    ] = _STATS.infiltrate_threshold_per_cm2,
     entry_day: Annotated[
         float | None,
         typer.Option(help="Fixed trial-entry day after onset [default: each patient's sample_day].", min=0),
     ] = None,
     rodent_time_scale: Annotated[
         float, typer.Option(help="Model days per rodent day for the kinetics targets.", min=0)
-    ] = 1.0,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = 2000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = 20200701,
+    ] = _STATS.rodent_time_scale,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = _STATS.n_boot,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = _STATS.seed,
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """Compare a cohort with every calibration target: validation.csv and validation.md."""
-    from ..calibration.stats import CohortError, StatsConfig, compute_statistics, load_cohort
+    from ..calibration.stats import CohortError, compute_statistics, load_cohort
     from ..calibration.targets import TargetsError, load_targets
     from ..calibration.validate import status_counts, validation_table, write_validation
     from ..scenario import Scenario
@@ -200,7 +206,7 @@ def validate(
         regression_threshold=regression_threshold,
         resolution_threshold=resolution_threshold,
         infiltrate_threshold_per_cm2=infiltrate_threshold,
-        entry="sample_day" if entry_day is None else float(entry_day),
+        entry=_STATS.entry if entry_day is None else float(entry_day),
         rodent_time_scale=rodent_time_scale,
         n_boot=bootstrap,
         seed=seed,
@@ -239,20 +245,20 @@ def sensitivity(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.", show_default=False)],
     method: Annotated[
         str, typer.Option(help="morris (screening) or sobol (variance-based; n a power of 2).")
-    ] = "morris",
+    ] = _SENSITIVITY.method,
     params: Annotated[
         str | None,
         typer.Option(
             help="Comma-separated dotted paths of calibrated parameters [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS]."
         ),
     ] = None,
-    n: Annotated[int, typer.Option("--n", help="Morris trajectories / Sobol base samples.", min=2)] = 10,
+    n: Annotated[int, typer.Option("--n", help="Morris trajectories / Sobol base samples.", min=2)] = _SENSITIVITY.n,
     patients_per_point: Annotated[
         int, typer.Option(help="Virtual patients per design point (same patients at every point).", min=1)
-    ] = 4,
+    ] = _SENSITIVITY.patients_per_point,
     days: Annotated[
         float, typer.Option(help="Simulated days per patient (outputs at day 84 and 365, or the last day).", min=1)
-    ] = 365.0,
+    ] = _SENSITIVITY.days,
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0 = in this process].")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
     cluster: ClusterOpt = None,
@@ -262,7 +268,7 @@ def sensitivity(
     cluster_memory: ClusterMemoryOpt = None,
     cluster_walltime: ClusterWalltimeOpt = None,
     cluster_jobs: ClusterJobsOpt = None,
-    seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="Design and patient seed.", min=0)] = _SENSITIVITY.seed,
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """Global sensitivity (SALib) of leg VAS at 12 weeks and volume fraction at 1 year; resumable."""
@@ -336,10 +342,10 @@ def calibrate(
     ] = None,
     populations: Annotated[
         int, typer.Option(help="ABC-SMC populations in total (resume: continue up to this).", min=1)
-    ] = 8,
-    particles: Annotated[int, typer.Option(help="Particles per population.", min=2)] = 50,
-    patients: Annotated[int, typer.Option(help="Virtual patients per model simulation.", min=2)] = 8,
-    days: Annotated[float, typer.Option(help="Simulated days per patient.", min=1)] = 365.0,
+    ] = _ABC.populations,
+    particles: Annotated[int, typer.Option(help="Particles per population.", min=2)] = _ABC.population_size,
+    patients: Annotated[int, typer.Option(help="Virtual patients per model simulation.", min=2)] = _ABC.patients,
+    days: Annotated[float, typer.Option(help="Simulated days per patient.", min=1)] = _ABC.days,
     workers: Annotated[
         int | None, typer.Option(help="Local processes for the patients of one simulation [default: 0].")
     ] = None,
@@ -353,8 +359,10 @@ def calibrate(
     cluster_jobs: ClusterJobsOpt = None,
     common_patients: Annotated[
         bool, typer.Option(help="Same patients for every particle (default: fresh patients per particle).")
-    ] = False,
-    min_epsilon: Annotated[float, typer.Option(help="Stop when the distance threshold falls below this.", min=0)] = 0.0,
+    ] = _ABC.common_patients,
+    min_epsilon: Annotated[
+        float, typer.Option(help="Stop when the distance threshold falls below this.", min=0)
+    ] = _ABC.min_epsilon,
     resume: Annotated[bool, typer.Option(help="Continue the run stored in --out (abc.db).")] = False,
     calibrated: Annotated[
         Path | None,
@@ -363,7 +371,7 @@ def calibrate(
             "the shipped scenarios read calibration/calibrated.toml."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="Root seed of the patients.", min=0)] = _ABC.seed,
     weight: Annotated[
         list[str] | None,
         typer.Option(
@@ -377,11 +385,11 @@ def calibrate(
             "mean) or best (the last population's particle with the smallest "
             "distance)."
         ),
-    ] = "mean",
+    ] = POINTS[0],
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
-    from ..calibration.abc import POINTS, AbcSettings, CalibrationError, require_pyabc, run_abc
+    from ..calibration.abc import CalibrationError, require_pyabc, run_abc
     from ..scenario import load_scenario
 
     try:

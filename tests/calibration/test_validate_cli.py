@@ -1,6 +1,9 @@
-"""``discsim validate``: the target table on synthetic and real cohort directories; bad inputs exit 2."""
+"""``discsim validate``: the target table on synthetic and real cohort directories; bad inputs exit 2; the table
+of target kinds covers the targets file and every kind builds its rows; the calibration commands default to the
+library's settings."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -124,3 +127,145 @@ def test_validate_console_table_fits_80_columns(tmp_path):
     assert set(table["target_id"]) <= stripped
     for status in set(table["status"]):
         assert sum(line.rstrip().endswith("  " + status) for line in lines) == int((table["status"] == status).sum())
+
+
+# -- the table of target kinds (sim.calibration.validate.TARGET_KINDS / KINDS)
+
+
+def test_every_target_of_the_file_has_a_kind_and_every_kind_is_used():
+    from sim.calibration.targets import load_targets
+    from sim.calibration.validate import KINDS, TARGET_KINDS
+
+    targets = load_targets()
+    compared = [t for t in targets if t.use in ("calibrate", "check")]
+    assert [t.id for t in compared if t.id not in TARGET_KINDS] == []
+    # priors are parameter ranges, never rows of the table
+    assert not {t.id for t in targets if t.use == "prior"} & set(TARGET_KINDS)
+    assert set(TARGET_KINDS.values()) <= set(KINDS)
+    assert {TARGET_KINDS[t.id] for t in compared} == set(KINDS)  # the shipped file exercises every kind
+
+
+@pytest.fixture(scope="module")
+def long_stats():
+    """A synthetic cohort long enough for every visit (entry day 56 + 104 weeks < 800 days)."""
+    from sim.calibration.stats import StatsConfig, cohort_from_frames, compute_statistics
+
+    p, t = synthetic_cohort(n=40, days=800)
+    return compute_statistics(cohort_from_frames(p, t), StatsConfig(n_boot=200, fit_n_boot=50))
+
+
+def test_every_kind_builds_its_rows_from_a_cohort(long_stats):
+    from sim.calibration.targets import load_targets
+    from sim.calibration.validate import KINDS, NOT_SIMULATED, comparisons, table_targets
+    from sim.scenario import Scenario
+
+    targets = load_targets()
+    kind_of = {t.id: kind for t, kind in table_targets(targets)}
+    rows = comparisons(long_stats, targets, scenario=Scenario())
+    by_kind: dict[str, list] = {k: [] for k in KINDS}
+    for c in rows:
+        by_kind[kind_of[c.target.id]].append(c)
+    for kind, cs in by_kind.items():
+        assert cs, kind
+        if kind == "not_simulated":
+            assert {c.status for c in cs} == {"not simulated"}
+            assert {c.note for c in cs} == set(NOT_SIMULATED.values())
+        else:  # every kind simulates at least one item; associations also have unmodelled factors
+            assert any(math.isfinite(c.simulated) for c in cs), kind
+            assert all(c.status for c in cs), kind
+    # without checks: no check target; the quantitative rows are the same
+    no_checks = comparisons(long_stats, targets, include_checks=False)
+    assert {c.target.use for c in no_checks} == {"calibrate"}
+    assert [c.stat_key for c in no_checks] == [c.stat_key for c in rows if c.target.use != "check"]
+
+
+def test_ranges_and_n_are_read_from_the_target(long_stats):
+    """lower/upper, n and sample_weeks given in the targets file replace the constructed ranges."""
+    from dataclasses import replace
+
+    from sim.calibration.targets import TargetSet, load_targets
+    from sim.calibration.validate import comparisons
+
+    shipped = load_targets()
+    changes = {
+        "mouse_puncture_macrophage_peak": {"lower": 5.0, "upper": 12.0},
+        "inflammation_prevalence_by_type": {"n": 100},
+        "rat_puncture_m1_m2_timecourse": {"extra": {"sample_weeks": [1.0, 2.0, 3.0]}},
+        "paracrine_communication_length": {"lower": 110.0},
+        "macrophage_load_vs_size_reduction": {"value": -1},
+    }
+    targets = TargetSet(tuple(replace(t, **changes.get(t.id, {})) for t in shipped), shipped.path)
+    rows = {c.stat_key: c for c in comparisons(long_stats, targets, include_checks=True)}
+    mouse = rows["mouse_puncture_macrophage_peak"]
+    assert (mouse.lo, mouse.hi, mouse.range_basis, mouse.scale) == (5.0, 12.0, "range in targets file", 5.0)
+    ikeda = rows["inflammation_prevalence_by_type[protrusion]"]
+    assert ikeda.range_basis == "Wilson 95% CI, n=100"
+    rat = rows["rat_puncture_m1_m2_timecourse[M2 peak day]"]
+    assert (rat.lo, rat.hi) == (10.5, 17.5) and rat.range_basis == "midpoints between sampled weeks 1, 2, 3"
+    assert rows["paracrine_communication_length"].lo == 110.0
+    sign = rows["macrophage_load_vs_size_reduction"]  # the synthetic ρ is > 0: a negative sign is not reproduced
+    assert (sign.lo, sign.hi, sign.range_basis, sign.status) == (-1.0, 0.0, "CI < 0", "not reproduced")
+
+
+def test_a_target_without_a_kind_is_reported_not_simulated(tmp_path, long_stats):
+    from sim.calibration.targets import TARGETS_FILE, load_targets
+    from sim.calibration.validate import NO_KIND_NOTE, comparisons, distance_spec
+
+    extra = '\n[[target]]\nid = "new_target"\nvalue = 0.5\nunits = "fraction"\nuse = "calibrate"\nsource = "x"\n'
+    path = tmp_path / "targets.toml"
+    path.write_text(TARGETS_FILE.read_text(encoding="utf-8") + extra + 'confidence = "read"\n', encoding="utf-8")
+    targets = load_targets(path)
+    rows = [c for c in comparisons(long_stats, targets) if c.target.id == "new_target"]
+    assert [(c.status, c.note, c.value) for c in rows] == [("not simulated", NO_KIND_NOTE, 0.5)]
+    assert "new_target" not in set(distance_spec(targets)["target_id"])
+
+
+def test_calibration_options_show_the_library_defaults_and_import_light():
+    """`validate`, `sensitivity` and `calibrate` default to the fields of StatsConfig, SensitivitySettings and
+    AbcSettings; reading those defaults does not import scipy or the statistics at start-up."""
+    import subprocess
+    import sys
+
+    import typer
+
+    from sim.calibration.settings import POINTS, AbcSettings, SensitivitySettings, StatsConfig
+
+    commands = typer.main.get_command(app).commands
+    defaults = {name: {p.name: p.default for p in commands[name].params} for name in commands}
+    s, sens, abc = StatsConfig(), SensitivitySettings(), AbcSettings()
+    v = defaults["validate"]
+    assert (v["regression_threshold"], v["resolution_threshold"], v["infiltrate_threshold"]) == (
+        s.regression_threshold,
+        s.resolution_threshold,
+        s.infiltrate_threshold_per_cm2,
+    )
+    assert (v["rodent_time_scale"], v["bootstrap"], v["seed"]) == (s.rodent_time_scale, s.n_boot, s.seed)
+    assert v["entry_day"] is None and s.entry == "sample_day"  # no --entry-day: each patient's sample_day
+    assert {k: defaults["sensitivity"][k] for k in ("method", "n", "patients_per_point", "days", "seed")} == {
+        "method": sens.method,
+        "n": sens.n,
+        "patients_per_point": sens.patients_per_point,
+        "days": sens.days,
+        "seed": sens.seed,
+    }
+    c = defaults["calibrate"]
+    assert (c["populations"], c["particles"], c["patients"], c["days"], c["seed"], c["min_epsilon"]) == (
+        abc.populations,
+        abc.population_size,
+        abc.patients,
+        abc.days,
+        abc.seed,
+        abc.min_epsilon,
+    )
+    assert (c["common_patients"], c["point"]) == (abc.common_patients, POINTS[0])
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, sim.cli; print(sorted(m for m in sys.modules if m.startswith(('scipy', 'sim.calibration'))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert loaded.strip() == "['sim.calibration', 'sim.calibration.settings']"
