@@ -41,7 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+if __name__ == "__main__":  # run as a script: one numba thread (imported, e.g. by the tests, it changes nothing)
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd

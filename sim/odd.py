@@ -89,9 +89,14 @@ MACROPHAGE_STATE: tuple[tuple[str, str, str, str, str], ...] = (
 OTHER_STATE: dict[str, tuple[str, str, str]] = {
     "material": ("voxel", "fraction 0–1", "NP material m per voxel (partial volumes at the fragment's edge)"),
     "np_viability": (
-        "patient",
+        "voxel",
         "fraction 0–1",
-        "viable fraction of the fragment's NP cells, V(t) = 0.5^(t / (T½·s)), computed from the clock each step",
+        "viable fraction V of the voxel's NP cells: basal loss and killing by macrophages (submodel np_cell_death)",
+    ),
+    "vascular_sites": (
+        "voxel",
+        "site list",
+        "vascular recruitment sites: the exposed rim arc, then digested fragment voxels (submodel vessel_ingrowth)",
     ),
     "time": ("model", "h", "time since the herniation event, t = steps · 24 h / steps_per_day (an integer count)"),
     "macrophage.population": ("model", "cells", "the set of live macrophages (recruitment adds, death removes)"),

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "BODY_MASS_KG",
+    "allometric_time_scale",
     "TRIAL_VISITS_WEEKS",
     "DEFAULT_PARAMETERS",
     "POINTS",
@@ -21,6 +23,21 @@ __all__ = [
     "SensitivitySettings",
     "AbcSettings",
 ]
+
+#: Body masses for the rodent-to-human time mapping (kg): an adult human, a laboratory mouse (C57BL/6, ~25 g) and
+#: an adult rat of the size used in caudal disc-puncture models (Sprague-Dawley, ~300 g).
+BODY_MASS_KG: dict[str, float] = {"human": 70.0, "mouse": 0.025, "rat": 0.3}
+#: Exponent of physiological time in body mass: durations of physiological events (turnover, healing, lifespan)
+#: scale as M^(1/4) across mammals (Lindstedt & Calder 1981, Q Rev Biol 56:1; West, Brown & Enquist 1997,
+#: Science 276:122).
+ALLOMETRIC_EXPONENT = 0.25
+
+
+def allometric_time_scale(species: str, exponent: float = ALLOMETRIC_EXPONENT) -> float:
+    """Human days per day of ``species`` by quarter-power scaling of physiological time:
+    (M_human / M_species)^(1/4): mouse 7.3, rat 3.9."""
+    return (BODY_MASS_KG["human"] / BODY_MASS_KG[species]) ** exponent
+
 
 #: Sciatica Trial visits, weeks after randomization (``sciatica_trial_leg_vas_itt``).
 TRIAL_VISITS_WEEKS: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0, 12.0, 26.0, 38.0, 52.0, 78.0, 104.0)
@@ -39,8 +56,8 @@ DEFAULT_PARAMETERS: tuple[str, ...] = (
     "parameters.pain.sensitization_per_day",
     "parameters.pain.resolution_per_day",
     "parameters.pain.il10_resolution_gain",
-    "parameters.pain.il4_resolution_gain",
-    "parameters.pain.ifng_sensitization_gain",
+    "parameters.disc_cells.macrophage_kill_per_day",
+    "parameters.pain.il1b_weight",
 )
 
 #: point estimates ``discsim calibrate`` can write to the calibrated file (the first is the default)
@@ -77,13 +94,19 @@ class StatsConfig:
     confidence: float = 0.95
     #: smoothing window (days, centred rolling mean) before locating macrophage peaks
     peak_smoothing_days: int = 7
-    #: factor mapping rodent days to model days (BRIEF §4: rodent time courses need a free time scale)
-    rodent_time_scale: float = 1.0
+    #: model days per rodent day for the kinetics targets (BRIEF §4: rodent time courses need a mapping). None: the
+    #: allometric mapping of each target's species (:func:`allometric_time_scale`; mouse 7.3, rat 3.9); a number
+    #: applies to every species
+    rodent_time_scale: float | None = None
     #: patient-bootstrap resamples for the CI of the exponential pain-course fit (0: no CI)
     fit_n_boot: int = 300
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def time_scale(self, species: str) -> float:
+        """Model days per day of ``species`` (``rodent_time_scale``, or the allometric mapping when it is None)."""
+        return allometric_time_scale(species) if self.rodent_time_scale is None else float(self.rodent_time_scale)
 
 
 @dataclass(frozen=True)

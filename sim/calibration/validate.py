@@ -360,9 +360,22 @@ def _cd68_categories(t: Target, ctx: _Context) -> list[Comparison]:
     return rows
 
 
+def _species(t: Target) -> str:
+    """The rodent species of a kinetics target, from its id (``mouse_…``, ``rat_…``)."""
+    species = t.id.split("_", 1)[0]
+    if species not in ("mouse", "rat"):
+        raise ValueError(f"kinetics target {t.id!r}: no species prefix (mouse_ or rat_)")
+    return species
+
+
+def _time_note(ctx: _Context, species: str, ts: float) -> str:
+    how = "allometric, (M_human/M)^¼" if ctx.cfg.rodent_time_scale is None else "set"
+    return f"{species} time × {ts:.2g} ({how})"
+
+
 def _macrophage_peak(t: Target, ctx: _Context) -> list[Comparison]:
-    """Day of the total macrophage peak (mouse; rodent time scaled by ``rodent_time_scale``)."""
-    ts = ctx.cfg.rodent_time_scale
+    """Day of the total macrophage peak (mouse; rodent time mapped by ``StatsConfig.time_scale``)."""
+    ts = ctx.cfg.time_scale(_species(t))
     v = float(t.value) * ts
     if _has_range(t):
         lo, hi, basis = float(t.lower) * ts, float(t.upper) * ts, "range in targets file"
@@ -379,7 +392,7 @@ def _macrophage_peak(t: Target, ctx: _Context) -> list[Comparison]:
         basis,
         scale=scale,
         sim_interval="IQR",
-        note=f"median day of the total macrophage peak; rodent time × {ts:g}",
+        note=f"median day of the total macrophage peak; {_time_note(ctx, _species(t), ts)}",
     )
     if ctx.stats is not None:
         _fill(c, ctx.stats.kinetics, "peak_day_total_median", "peak_day_total_q25", "peak_day_total_q75", "n_total")
@@ -388,7 +401,7 @@ def _macrophage_peak(t: Target, ctx: _Context) -> list[Comparison]:
 
 def _m1_m2_peaks(t: Target, ctx: _Context) -> list[Comparison]:
     """Day of the M2 peak (range: midpoints to the neighbouring sampled weeks) and M1 peaking before M2 (rat)."""
-    ts = ctx.cfg.rodent_time_scale
+    ts = ctx.cfg.time_scale(_species(t))
     peak = float(t.value)
     weeks = sorted({float(w) for w in t.extra.get("sample_weeks", ())} | {peak})
     i = weeks.index(peak)
@@ -403,7 +416,7 @@ def _m1_m2_peaks(t: Target, ctx: _Context) -> list[Comparison]:
         f"midpoints between sampled weeks {', '.join(f'{w:g}' for w in near)}",
         scale=max((hi - lo) / 2, SAMPLED_PEAK_TOLERANCE_DAYS) * ts,
         sim_interval="IQR",
-        note=f"median day of the M2 peak; rodent time × {ts:g}",
+        note=f"median day of the M2 peak; {_time_note(ctx, _species(t), ts)}",
     )
     c2 = Comparison(
         t,

@@ -182,7 +182,12 @@ def validate(
         typer.Option(help="Fixed trial-entry day after onset [default: each patient's sample_day].", min=0),
     ] = None,
     rodent_time_scale: Annotated[
-        float, typer.Option(help="Model days per rodent day for the kinetics targets.", min=0)
+        float | None,
+        typer.Option(
+            help="Model days per rodent day for the kinetics targets [default: allometric by species, "
+            "(M_human/M)^(1/4): mouse 7.3, rat 3.9].",
+            min=0,
+        ),
     ] = _STATS.rodent_time_scale,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = _STATS.n_boot,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = _STATS.seed,

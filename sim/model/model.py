@@ -26,7 +26,7 @@ from . import kernels as K
 from .agents import Macrophage, MacrophageArrays
 from .geometry import build_section
 from .pain import PainState
-from .processes import _activation, derived_arrays, enabled_record, field_index_record, parameter_record
+from .processes import derived_arrays, enabled_record, field_index_record, parameter_record
 from .rng import stream_for
 from .treatments import CHANNELS, NEUTRAL, channel_schedule
 
@@ -47,6 +47,7 @@ OBSERVABLES: dict[str, str] = {
     "m1_fraction": "M1 / (M1 + M2) among macrophages in the fragment (NaN if none)",
     "cd68_per_cm2": "CD68+ cells per cm² of a histological section of the fragment",
     "surgery": "1 from the day a discectomy removed the fragment, else 0",
+    "np_viability": "surviving fraction of the fragment's NP cells (material-weighted)",
     **{f"{c}_fragment_pg_ml": f"{c} material-weighted mean in the fragment, pg/mL" for c in CYTOKINES},
     **{f"{c}_root_pg_ml": f"{c} mean over the nerve root's outer layer, pg/mL" for c in CYTOKINES},
 }
@@ -102,10 +103,9 @@ class DiscModel(mesa.Model):
         self.fields["il10"][...] = scenario.patient.il10_background_pg_ml
         self.material = sec.material0.copy()
         self.macrophages = MacrophageArrays()
-        f_ifng, f_il4 = _activation(scenario)
-        self.pain = PainState.from_parameters(
-            p.pain, scenario.patient.nerve_sensitivity, ifng_activation=f_ifng, il4_activation=f_il4
-        )
+        #: surviving fraction of the NP cells in each voxel (process np_cell_death), flat C order
+        self.np_viability = (sec.material0.reshape(-1) > 0.0).astype(np.float64)
+        self.pain = PainState.from_parameters(p.pain, scenario.patient.nerve_sensitivity)
 
         # compiled-step inputs, derived once by the processes
         self._c = parameter_record(scenario, sec)
@@ -113,7 +113,7 @@ class DiscModel(mesa.Model):
         self._on = enabled_record(self.disabled)
         self.kernel_arrays = derived_arrays(scenario, sec)
         self._rng_state, self.engine_stream = stream_for(seed)
-        self._ist = np.zeros(5, dtype=np.int64)
+        self._ist = np.zeros(6, dtype=np.int64)
         self._fst = np.zeros(5)
         self._fst[K.MATERIAL0_SUM] = float(sec.material0.sum())
         self._root_index = np.flatnonzero(sec.root_surface).astype(np.int64)
@@ -121,8 +121,15 @@ class DiscModel(mesa.Model):
         self._fst[K.ZONE0] = float(sec.material0.flat[self._zone_index].sum())
         self._fst[K.COMPRESSION] = self.pain.compression
         self._walkable = np.ascontiguousarray(sec.walkable.ravel())
-        self._vessel_index = np.ascontiguousarray(sec.vessel_index, dtype=np.int64)
-        self._site_counts = np.zeros(self._vessel_index.size, dtype=np.int64)
+        # vascular recruitment sites: the section's, then those the vessel_ingrowth process adds (capacity: every voxel)
+        n_vox = self.material.size
+        self._vessel_index = np.zeros(n_vox, dtype=np.int64)
+        self._vessel_index[: sec.vessel_index.size] = sec.vessel_index
+        self._ist[K.N_VESSELS] = sec.vessel_index.size
+        self._vascular = np.zeros(n_vox, dtype=np.bool_)
+        self._vascular[sec.vessel_index] = True
+        self._material0 = np.ascontiguousarray(sec.material0.reshape(-1))
+        self._site_counts = np.zeros(n_vox, dtype=np.int64)
         self._counts = np.zeros((3, self.material.size), dtype=np.int64)
         self._occupied = np.zeros(self.material.size, dtype=np.bool_)
         self._alive = np.zeros(0, dtype=np.bool_)
@@ -170,8 +177,15 @@ class DiscModel(mesa.Model):
         return self.hours / 24.0
 
     def disc_cell_viability(self) -> float:
-        """Surviving fraction of NP cells in the fragment (exponential loss of viability)."""
-        return 0.5 ** (self.day / float(self._c[0]["viability_half_life_days"]))
+        """Surviving fraction of the fragment's NP cells: viability weighted by the material left (0 if none)."""
+        material = self.material.reshape(-1)
+        total = float(material.sum())
+        return float(material @ self.np_viability) / total if total > 0.0 else 0.0
+
+    @property
+    def vessel_sites(self) -> np.ndarray:
+        """Flat indices of the vascular recruitment sites now: the section's and those grown in (vessel_ingrowth)."""
+        return self._vessel_index[: int(self._ist[K.N_VESSELS])].copy()
 
     def dehydration_factor(self, day: float | None = None) -> float:
         """Fraction of the fragment left by dehydration/retraction alone at ``day``: 1 − f·(1 − e^{−t/τ})."""
@@ -251,6 +265,7 @@ class DiscModel(mesa.Model):
             mac.keep(~removed[mac.pos])
         self._fields_flat[:, removed] = 0.0
         material[removed] = 0.0
+        self.np_viability[removed] = 0.0
         self.surgery_day = self.day
         self._surgery_steps = []
 
@@ -284,6 +299,7 @@ class DiscModel(mesa.Model):
                 self.fields.data,
                 self.fields.sources,
                 self.material.reshape(-1),
+                self.np_viability,
                 mac._uid,
                 mac._pos,
                 mac._phen,
@@ -295,6 +311,7 @@ class DiscModel(mesa.Model):
                 self._occupied,
                 self._site_counts,
                 a["disc_rates"],
+                a["np_activated"],
                 a["secretion_table"],
                 a["il10_suppressible"],
                 a["pain_weights"],
@@ -305,6 +322,9 @@ class DiscModel(mesa.Model):
                 *self._solver,
                 self._walkable,
                 self._vessel_index,
+                self._vascular,
+                self._material0,
+                self.section.shape[1],
                 self._root_index,
                 self._zone_index,
             )
@@ -350,6 +370,7 @@ class DiscModel(mesa.Model):
             "m1_fraction": nf1 / (nf1 + nf2) if nf1 + nf2 else float("nan"),
             "cd68_per_cm2": nf * self._cd68_factor / area_cm2 if area_cm2 > 0 else 0.0,
             "surgery": 0.0 if self.surgery_day is None else 1.0,
+            "np_viability": self.disc_cell_viability(),
         }
         for i, c in enumerate(CYTOKINES):
             obs[f"{c}_fragment_pg_ml"] = float(frag[i])

@@ -6,13 +6,14 @@
   fraction of its onset value), rescaled so that the root is free once ``z`` falls to the
   decompression fraction ``z_d``: ``C = clip((z − z_d)/(1 − z_d), 0, 1)``. Pain therefore tracks the
   part of the fragment that touches the root, not the residual volume as a whole (BRIEF §2);
-* ``S`` sensitization: ``dS/dt = k_s · (1 + g_γ·f_γ) · Σ_j w_j c_j/(c_j + K_j) − r · S`` over the cytokines
-  with the ``root_sensitizing`` role (TNF-α, IL-1β, IL-6, IL-8) at the root, amplified by the patient's IFN-γ
-  (``f_γ = IFNγ/(IFNγ + K_γ)``, pronociceptive: it sensitizes the root to the cytokines but does not drive it on
-  its own), resolved at ``r = r0 · (1 + g · IL10/(IL10 + K10) + g4 · f_4)``: active resolution by IL-10 at the
-  root (macrophage_depletion_delays_pain_resolution) and by the patient's IL-4 (``f_4 = IL4/(IL4 + K_4)``,
-  analgesic); ``K_γ``, ``K_4`` are the polarization half-maxima. Integrated exactly over each step;
+* ``S`` sensitization: ``dS/dt = k_s · Σ_j w_j c_j/(c_j + K_j) − r · S`` over the cytokines with the
+  ``root_sensitizing`` role (TNF-α, IL-1β, IL-6, IL-8) at the root, resolved at
+  ``r = r0 · (1 + g · IL10/(IL10 + K10))``: active resolution by IL-10 at the root
+  (macrophage_depletion_delays_pain_resolution). Integrated exactly over each step;
 * ``s`` the patient's nerve sensitivity.
+
+Pain sees only what reaches the root: the cytokines there and the compression. The patient's IFN-γ and IL-4
+backgrounds act on the macrophages (polarization, priming and suppression of M1 secretion), not on pain.
 
 Compression amplifies sensitization rather than adding to it (with only a small purely mechanical term
 ``w_m``): compressed but non-inflamed roots are often painless (herniations are common on MRI in people
@@ -42,24 +43,17 @@ _IL10 = CYTOKINES.index("il10")
 class PainState:
     params: Pain
     sensitivity: float
-    ifng_activation: float = 0.0
-    il4_activation: float = 0.0
     sensitization: float = 0.0
     compression: float = 1.0
 
     @classmethod
-    def from_parameters(
-        cls, pain: Pain, sensitivity: float, ifng_activation: float = 0.0, il4_activation: float = 0.0
-    ) -> PainState:
-        """``*_activation``: the patient's IFN-γ and IL-4 as fractions of saturation, in [0, 1)."""
-        return cls(pain, sensitivity, ifng_activation, il4_activation)
+    def from_parameters(cls, pain: Pain, sensitivity: float) -> PainState:
+        return cls(pain, sensitivity)
 
     def drive(self, root: np.ndarray) -> float:
         """Cytokine drive of sensitization from mean root concentrations (pg/mL, CYTOKINES order)."""
         w, k = root_drive_weights(self.params)
-        return K.pain_drive(
-            np.asarray(root, dtype=np.float64), w, k, self.params.ifng_sensitization_gain * self.ifng_activation
-        )
+        return K.pain_drive(np.asarray(root, dtype=np.float64), w, k)
 
     def update(self, root: np.ndarray, contact_fraction: float, dt_days: float) -> None:
         """Advance sensitization by ``dt_days`` and set compression from the contact-zone material."""
@@ -69,7 +63,6 @@ class PainState:
             p.resolution_per_day,
             p.il10_resolution_gain,
             p.il10_half_max_pg_ml,
-            p.il4_resolution_gain * self.il4_activation,
         )
         k = p.sensitization_per_day * self.drive(root)
         self.sensitization = K.sensitization_after(self.sensitization, k, r, dt_days)

@@ -55,7 +55,8 @@ CYTOKINE_ROLES: dict[str, tuple[str, ...]] = {
     # M1 products primed through transcription: IFN-γ priming and IL-4 suppression act on these
     # (IL-1β release is inflammasome-gated, a second danger signal, and is not primed)
     "transcriptionally_primed": ("tnf", "il6", "il8"),
-    # NP-cell NF-κB programme, scaled together by the patient's disc_cell_activity
+    # NP-cell NF-κB programme, scaled together by the patient's disc_cell_activity and amplified by the TNF-α and
+    # IL-1β the cells are exposed to
     "nf_kb_programme": ("tnf", "il6", "il8", "chemo"),
     # what the nerve root senses: these drive sensitization (pain.<c>_weight, pain.<c>_half_max_pg_ml) ...
     "root_sensitizing": ("tnf", "il1b", "il6", "il8"),
@@ -72,6 +73,7 @@ STATE = frozenset(
         "material",
         "time",
         "np_viability",
+        "vascular_sites",
         "macrophage.position",
         "macrophage.phenotype",
         "macrophage.age",
@@ -173,12 +175,25 @@ def _disc_cells(s: Scenario, sec) -> dict:
     rates = np.zeros(len(CYTOKINES))
     for c, mult in factor.items():
         rates[CYTOKINES.index(c)] = getattr(dc, f"{c}_pg_per_cell_h") * per_s * mult
+    activated = np.array([c in CYTOKINE_ROLES["nf_kb_programme"] for c in CYTOKINES], dtype=np.bool_)
     return {
         "disc_rates": rates,
+        "np_activated": activated,
+        "np_activation_gain": dc.activation_gain,
+        "np_activation_half_max": dc.activation_half_max_pg_ml,
         "mmp_max": dc.mmp3_max_pg_per_cell_h * per_s,
         "mmp_k_tnf": dc.mmp3_tnf_half_max_pg_ml,
+        "mmp_k_il1b": dc.mmp3_il1b_half_max_pg_ml,
         "chemo_per_mmp": dc.chemo_per_mmp / 3600.0,
-        "viability_half_life_days": dc.viability_half_life_days * pt.np_cell_survival,
+    }
+
+
+def _np_cell_death(s: Scenario, sec) -> dict:
+    dc = s.parameters.disc_cells
+    return {
+        # basal loss: half-life T½ × the patient's np_cell_survival, per hour
+        "np_basal_death_h": math.log(2.0) / (dc.viability_half_life_days * s.patient.np_cell_survival * 24.0),
+        "np_kill_h": dc.macrophage_kill_per_day / 24.0,
     }
 
 
@@ -262,6 +277,10 @@ def _recruitment(s: Scenario, sec) -> dict:
     }
 
 
+def _vessel_ingrowth(s: Scenario, sec) -> dict:
+    return {"vascularization": s.parameters.tissue.vascularization_threshold}
+
+
 def _glucocorticoid(s: Scenario, sec) -> dict:
     repressed = np.array([c in CYTOKINE_ROLES["glucocorticoid_repressed"] for c in CYTOKINES], dtype=np.bool_)
     return {"gc_repressed": repressed}
@@ -290,17 +309,14 @@ def root_drive_weights(p) -> tuple[np.ndarray, np.ndarray]:
 
 def _pain(s: Scenario, sec) -> dict:
     p = s.parameters.pain
-    f_g, f_4 = _activation(s)
     w, k = root_drive_weights(p)
     return {
         "pain_weights": w,
         "pain_half_max": k,
         "sensitization_per_day": p.sensitization_per_day,
-        "ifng_gain": p.ifng_sensitization_gain * f_g,
         "resolution_per_day": p.resolution_per_day,
         "il10_resolution_gain": p.il10_resolution_gain,
         "il10_half_max": p.il10_half_max_pg_ml,
-        "il4_resolution": p.il4_resolution_gain * f_4,
         "decompression": p.decompression_fraction,
         "compression_weight": p.compression_weight,
         "mechanical_weight": p.mechanical_weight,
@@ -314,10 +330,11 @@ _POP = ("macrophage.position", "macrophage.phenotype")
 PROCESSES: tuple[Process, ...] = (
     Process(
         "disc_cell_secretion",
-        "NP cells secrete constitutively × material × viability; MMP-3 induced by TNF-α where a macrophage is "
-        "(Haro 2000); chemoattractant from MMP cleavage of the matrix.",
+        "NP cells secrete × material × the voxel's viability, their NF-κB programme × (1 + a·B(TNF-α, IL-1β)) "
+        "(activated by the TNF-α and IL-1β they see; Takada 2004); MMP-3 induced by TNF-α and IL-1β where a "
+        "macrophage is (Haro 2000; Le Maitre 2005); chemoattractant from MMP cleavage of the matrix.",
         ("parameters.disc_cells", "patient"),
-        ("material", "np_viability", "field.tnf", "field.mmp", "macrophage.position"),
+        ("material", "np_viability", "field.tnf", "field.il1b", "field.mmp", "macrophage.position"),
         _fields("source", ("tnf", "il1b", "il6", "il8", "tgfb", "chemo", "mmp")),
         ("disc_cell_secretion",),
         (),
@@ -406,6 +423,17 @@ PROCESSES: tuple[Process, ...] = (
         _phagocytosis,
     ),
     Process(
+        "np_cell_death",
+        "NP cells die at a basal rate (half-life T½ × np_cell_survival) and are killed by the macrophages in "
+        "their voxel: viability × exp(−(k_b + n·k_m)·dt).",
+        ("parameters.disc_cells", "patient"),
+        ("macrophage.position", "material"),
+        ("np_viability",),
+        ("np_cell_death",),
+        ("np_viability",),
+        _np_cell_death,
+    ),
+    Process(
         "chemotaxis",
         "Lattice jump with probability 4·D·dt/dx² (D = v·ℓ/2; sub-steps where it exceeds 1), weighted by "
         "exp(±χ·dx·∇c/(c + K)) up the chemoattractant.",
@@ -417,11 +445,22 @@ PROCESSES: tuple[Process, ...] = (
         _chemotaxis,
     ),
     Process(
+        "vessel_ingrowth",
+        "Once a day, a fragment voxel digested below θ × its onset material next to a vascular site becomes one: "
+        "granulation tissue and its vessels follow the resorption front (Kobayashi 2009; Haro 2002).",
+        ("parameters.tissue",),
+        ("material", "vascular_sites"),
+        ("vascular_sites",),
+        ("vessel_ingrowth",),
+        (),
+        _vessel_ingrowth,
+    ),
+    Process(
         "recruitment",
         "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(dx/250 µm)²·(basal·left + "
         "(1 − basal)·c/(c + K)) × a treatment's recruitment multiplier.",
         ("parameters.recruitment", "patient", "treatment"),
-        ("field.chemo", "material", "treatment.recruitment"),
+        ("field.chemo", "material", "vascular_sites", "treatment.recruitment"),
         ("macrophage.population",),
         ("recruitment",),
         ("n_m0",),
@@ -449,8 +488,9 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "pain",
-        "dS/dt = k_s·(1 + g_γ·f_γ)·Σ w_j·c_j/(c_j + K_j) − r·S at the root (exact over the step); compression "
-        "from the contact zone; an IL-1 receptor antagonist blocks its fraction of IL-1β's term.",
+        "dS/dt = k_s·Σ w_j·c_j/(c_j + K_j) − r0·(1 + g·IL10/(IL10 + K))·S with the root's concentrations (exact "
+        "over the step); compression from the contact zone; an IL-1 receptor antagonist blocks its fraction of "
+        "IL-1β's term.",
         ("parameters.pain", "patient", "treatment"),
         (
             *_fields("field", CYTOKINE_ROLES["root_sensitizing"] + CYTOKINE_ROLES["root_resolving"]),

@@ -444,9 +444,40 @@ class DiscCells(_Strict):
         prior=(20.0, 400.0),
         gt=0,
         le=1e5,
-        description="Half-life of NP-cell viability in the herniated fragment (cut off from the disc's "
-        "nutrition); scales all disc-cell secretion, MMP-3 induction included.",
+        description="Basal half-life of NP-cell viability in the herniated fragment, without macrophages (cut off "
+        "from the disc's nutrition; × patient.np_cell_survival). Macrophages kill more (macrophage_kill_per_day). "
+        "Viability scales all disc-cell secretion, MMP-3 induction included.",
         note="herniated NP shows extensive cell death / senescence (qualitative); no time constant published",
+    )
+    macrophage_kill_per_day: float = calibrated(
+        0.0,
+        unit="1/day per macrophage",
+        prior=(0.0, 1.0),
+        ge=0,
+        le=100,
+        description="Death rate of the NP cells of a voxel per macrophage in it: NP cells of herniated discs express "
+        "Fas and infiltrating macrophages Fas ligand, and apoptosis is most frequent where macrophages are (Park 2001, "
+        "Spine 26:618, recalled); the dying cells are cleared by efferocytosis. Any phenotype.",
+    )
+    activation_gain: float = calibrated(
+        0.0,
+        unit="-",
+        prior=(0.0, 10.0),
+        ge=0,
+        le=1000,
+        description="Amplification a of the NP cells' NF-κB programme (TNF-α, IL-6, IL-8, chemoattractant) by the "
+        "TNF-α and IL-1β they are exposed to: × (1 + a·B), B = 1 − (1 − TNF/(TNF + K))·(1 − IL1β/(IL1β + K)), "
+        "K = activation_half_max_pg_ml. Disc tissue co-cultured with macrophages makes far more IL-6 (and TNF-α) "
+        "than either alone, through macrophage TNF-α/IL-1β (Takada 2004, Spine 29:1089, recalled); IL-1β and "
+        "TNF-α induce IL-6, IL-8 and chemokines in human NP cells (Le Maitre 2005, recalled).",
+    )
+    activation_half_max_pg_ml: float = calibrated(
+        20.0,
+        unit="pg/mL",
+        prior=(1.0, 200.0),
+        gt=0,
+        le=1e5,
+        description="TNF-α (and IL-1β) giving half-maximal NP-cell activation.",
     )
     tnf_pg_per_cell_h: float = calibrated(
         4e-6,
@@ -502,6 +533,16 @@ class DiscCells(_Strict):
         gt=0,
         le=1e5,
         description="TNF-α giving half-maximal disc-cell MMP-3 induction.",
+    )
+    mmp3_il1b_half_max_pg_ml: float = calibrated(
+        10.0,
+        unit="pg/mL",
+        prior=(1.0, 100.0),
+        gt=0,
+        le=1e5,
+        description="IL-1β giving half-maximal disc-cell MMP-3 induction, acting independently of TNF-α (Bliss): "
+        "IL-1 induces MMP-3 in human NP cells at least as strongly as TNF-α (Le Maitre 2005, Arthritis Res Ther "
+        "7:R732, recalled).",
     )
     chemo_per_mmp: float = calibrated(
         2e-4,
@@ -725,6 +766,19 @@ class Tissue(_Strict):
         le=1e9,
         description="MMP concentration giving half-maximal matrix degradation.",
     )
+    vascularization_threshold: float = calibrated(
+        0.0,
+        unit="fraction",
+        prior=(0.0, 0.9),
+        ge=0,
+        lt=1,
+        description="Vessel ingrowth: once a day, a fragment voxel digested below this fraction of its onset "
+        "material and next to a vascular site becomes a recruitment site itself, so the granulation tissue and "
+        "its vessels follow the resorption front into the fragment (neovascularization and macrophages invade "
+        "herniated tissue from its rim: Kobayashi 2009, Spine 34:655; VEGF-driven angiogenesis in herniation "
+        "resorption: Haro 2002, J Orthop Res 20:409; rim enhancement predicts resorption: Autio 2006; recalled). "
+        "0 switches ingrowth off.",
+    )
     dehydration_time_days: float = calibrated(
         90.0,
         unit="day",
@@ -772,19 +826,19 @@ class Pain(_Strict):
         0.8, unit="1/day", prior=(0.0, 5.0), ge=0, le=100, description="Rate of sensitization at full cytokine drive."
     )
     tnf_weight: float = calibrated(1.0, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="TNF-α in the drive.")
-    il1b_weight: float = calibrated(0.05, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-1β in the drive.")
-    il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
-    il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
-    ifng_sensitization_gain: float = calibrated(
-        2.0,
+    il1b_weight: float = calibrated(
+        1.0,
         unit="-",
-        prior=(0.0, 5.0),
+        prior=(0.5, 2.0),
         ge=0,
         le=100,
-        description="Amplification of the cytokine drive by the patient's IFN-γ (× (1 + g·IFNγ/(IFNγ + "
-        "polarization.ifng_half_max_pg_ml))): IFN-γ is pronociceptive at the nerve (IFN-γ receptor-deficient mice "
-        "develop less neuropathic pain; Tsuda 2009, Pain 144:68, recalled) but not a drive of its own.",
+        description="IL-1β in the drive, relative to TNF-α. IL-1β is algogenic: nociceptors express IL-1R1, and IL-1β "
+        "raises their excitability at picomolar levels and produces hyperalgesia (Binshtok 2008, J Neurosci 28:14062; "
+        "Schäfers & Sorkin 2008 review TNF-α and IL-1β as comparable sensitizers, recalled): the prior spans half to "
+        "twice TNF-α's weight.",
     )
+    il6_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-6 in the drive.")
+    il8_weight: float = calibrated(0.5, unit="-", prior=(0.0, 2.0), ge=0, le=100, description="IL-8 in the drive.")
     tnf_half_max_pg_ml: float = calibrated(
         2.0, unit="pg/mL", prior=(0.1, 100.0), gt=0, le=1e5, description="Half-saturation of TNF-α at the root."
     )
@@ -813,15 +867,6 @@ class Pain(_Strict):
         le=1e5,
         description="IL-10 at the root giving half the extra resolution (the ex-vivo IC50 of 30 pg/mL is the "
         "prior's upper end: the root sees less IL-10 than the fragment).",
-    )
-    il4_resolution_gain: float = calibrated(
-        5.0,
-        unit="-",
-        prior=(0.0, 10.0),
-        ge=0,
-        le=100,
-        description="Extra resolution from the patient's IL-4 (× IL4/(IL4 + polarization.il4_half_max_pg_ml)): IL-4 is "
-        "analgesic in nerve injury (IL-4-deficient mice are hypersensitive; Üçeyler 2011, recalled).",
     )
     il10_resolution_gain: float = calibrated(
         10.0,

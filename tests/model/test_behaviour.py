@@ -65,13 +65,12 @@ def test_dehydration_alone_follows_its_closed_form(kind):
 
 
 def test_np_cell_survival_scales_the_viability_half_life():
-    sc = scenario("protrusion", **{"patient.np_cell_survival": 2.5})
-    model = DiscModel(sc, seed=1)
-    half_life = sc.parameters.disc_cells.viability_half_life_days * 2.5
-    model.hours = 24.0 * half_life
-    assert model.disc_cell_viability() == pytest.approx(0.5, rel=1e-12)
-    # a longer-lived NP keeps secreting TNF-α for longer: more root TNF-α a month after onset
+    # without macrophages only the basal loss acts: half the NP cells are left after T½ × np_cell_survival
     no_mac = (("parameters.recruitment.monocyte_influx_per_site_per_day", 0.0),)
+    half_life = Scenario().parameters.disc_cells.viability_half_life_days * 2.5
+    ts = _ts("protrusion", round(half_life), 1, no_mac + (("patient.np_cell_survival", 2.5),))
+    assert ts.np_viability.iloc[-1] == pytest.approx(0.5 ** (round(half_life) / half_life), rel=1e-9)
+    # a longer-lived NP keeps secreting TNF-α for longer: more root TNF-α a month after onset
     short = _ts("protrusion", 30, 1, no_mac + (("patient.np_cell_survival", 0.5),))
     long = _ts("protrusion", 30, 1, no_mac + (("patient.np_cell_survival", 2.0),))
     assert long.tnf_root_pg_ml.iloc[-1] > 1.5 * short.tnf_root_pg_ml.iloc[-1]

@@ -78,8 +78,9 @@ def test_parameters_are_the_keys_each_derivation_reads():
     by_name = {p.name: odd.parameters_read(p, scenario, section) for p in PROCESSES}
     assert "parameters.pain.sensitization_per_day" in by_name["pain"]
     assert "patient.nerve_sensitivity" in by_name["pain"]
-    # the IFN-γ/IL-4 activations are read through the polarization half-maxima
-    assert "parameters.polarization.ifng_half_max_pg_ml" in by_name["pain"]
+    # pain reads nothing of the patient's IFN-γ/IL-4 (they act on the macrophages only)
+    assert not [k for k in by_name["pain"] if "ifng" in k or "il4" in k]
+    assert "parameters.polarization.ifng_half_max_pg_ml" in by_name["macrophage_secretion"]
     assert by_name["death_and_egress"] == [f"parameters.lifespan.m{i}_days" for i in range(3)]
     assert "parameters.transport.il10.half_life_min" in by_name["il10_background"]
     # transport has no derivation: every key of its section

@@ -125,41 +125,102 @@ def test_macrophage_secretion_into_a_voxel_with_il10_suppression(il10):
 
 
 def test_disc_cell_secretion_scales_with_material_and_viability():
-    """NP source_c = viability · rate_c · density · multiplier · m (pg/mL/s), viability = 0.5^(t/(T½·s));
-    MMP-3 = viability · max · density · m · TNF/(TNF + K) only where a macrophage is; chemoattractant gains
-    chemo_per_mmp · MMP · m."""
+    """NP source_c = viability_v · rate_c · density · multiplier · m (pg/mL/s) with the voxel's viability, × (1 + a·B)
+    for the NF-κB programme, B = 1 − (1 − TNF/(TNF + K))(1 − IL1β/(IL1β + K));
+    MMP-3 = viability_v · max · density · m · (1 − (1 − TNF/(TNF + K_T))(1 − IL1β/(IL1β + K_I))) only where a
+    macrophage is; chemoattractant gains chemo_per_mmp · MMP · m."""
     over = {
         **NO_PATIENT_SIGNALS,
         "patient.disc_cell_activity": 1.7,
         "patient.np_il1b_expression": 0.6,
         "patient.np_tgfb_expression": 2.5,
         "patient.np_cell_survival": 1.3,
+        "parameters.disc_cells.activation_gain": 2.5,
     }
     m = model(only("disc_cell_secretion"), **over)
-    dc, pat = m.config.parameters.disc_cells, m.config.patient
+    dc = m.config.parameters.disc_cells
     v, w = fragment_voxels(m, 2)
     m.material.flat[v], m.material.flat[w] = 0.8, 0.35
     m.macrophages.add(np.array([v], dtype=np.int64))
-    tnf, mmp = 12.0, 40.0
+    tnf, il1b, mmp = 12.0, 7.0, 40.0
     m.fields["tnf"].flat[[v, w]] = tnf
+    m.fields["il1b"].flat[[v, w]] = il1b
     m.fields["mmp"].flat[[v, w]] = mmp
-    t_days = 17.0
-    m.hours = 24.0 * t_days
+    viab = {v: 0.55, w: 0.2}
+    for vox, x in viab.items():
+        m.np_viability[vox] = x
     m.step()
-    viability = 0.5 ** (t_days / (dc.viability_half_life_days * pat.np_cell_survival))
     per_s = dc.density_per_mm3 * 1e3 / 3600.0
     mult = {"tnf": 1.7, "il6": 1.7, "il8": 1.7, "chemo": 1.7, "il1b": 0.6, "tgfb": 2.5}
+    k_a = dc.activation_half_max_pg_ml
+    act = 1 + 2.5 * (1 - (1 - tnf / (tnf + k_a)) * (1 - il1b / (il1b + k_a)))
     for vox, mat, has_mac in ((v, 0.8, True), (w, 0.35, False)):
+        viability = viab[vox]
         for c, k in mult.items():
             expected = viability * getattr(dc, f"{c}_pg_per_cell_h") * per_s * k * mat
+            if c in ("tnf", "il6", "il8", "chemo"):
+                expected *= act
             if c == "chemo":
                 expected += dc.chemo_per_mmp / 3600.0 * mmp * mat
             assert m.fields.source(c).flat[vox] == pytest.approx(expected, rel=1e-12), (c, vox)
-        mmp_src = viability * dc.mmp3_max_pg_per_cell_h * per_s * mat * tnf / (tnf + dc.mmp3_tnf_half_max_pg_ml)
+        f_t, f_i = tnf / (tnf + dc.mmp3_tnf_half_max_pg_ml), il1b / (il1b + dc.mmp3_il1b_half_max_pg_ml)
+        mmp_src = viability * dc.mmp3_max_pg_per_cell_h * per_s * mat * (1 - (1 - f_t) * (1 - f_i))
         assert m.fields.source("mmp").flat[vox] == pytest.approx(mmp_src if has_mac else 0.0, rel=1e-12)
     assert m.fields.source("il10").max() == 0.0  # NP cells make no IL-10
     outside = m.material.ravel() <= 0
     assert not m.fields.sources.reshape(len(CYTOKINES), -1)[:, outside].any()
+
+
+def test_np_cell_death_is_basal_decay_times_macrophage_killing():
+    """viability_v(t) = exp(−(ln 2/(T½·s) + n_v·k_m)·t) with n_v macrophages held in voxel v (the other processes
+    off); voxels outside the fragment stay 0, and the material-weighted mean is the model's viability readout."""
+    over = {"parameters.disc_cells.macrophage_kill_per_day": 0.3, "patient.np_cell_survival": 1.3}
+    m = model(only("np_cell_death"), **over)
+    dc, pat = m.config.parameters.disc_cells, m.config.patient
+    v, w, u = fragment_voxels(m, 3)
+    m.macrophages.add(np.array([v, v, w], dtype=np.int64))
+    days = 5.0
+    m.run_days(days)
+    k_b = math.log(2.0) / (dc.viability_half_life_days * pat.np_cell_survival)
+    for vox, n in ((v, 2), (w, 1), (u, 0)):
+        expected = math.exp(-(k_b + n * dc.macrophage_kill_per_day) * days)
+        assert m.np_viability[vox] == pytest.approx(expected, rel=1e-9), n
+    outside = m.material.ravel() <= 0
+    assert not m.np_viability[outside].any()
+    mat = m.material.ravel()
+    assert m.disc_cell_viability() == pytest.approx(float(mat @ m.np_viability / mat.sum()), rel=1e-12)
+
+
+def test_vessel_ingrowth_follows_the_digested_tissue_one_voxel_a_day():
+    """Once a day, a fragment voxel below θ × its onset material next to a vascular site becomes a site; the front
+    advances one voxel per day; undigested voxels and voxels away from the vessels stay as they are."""
+    theta = 0.4
+    m = model(only("vessel_ingrowth"), **{"parameters.tissue.vascularization_threshold": theta})
+    nx, ny = m.section.shape
+    m0 = m.section.material0.ravel()
+    sites = set(m.section.vessel_index.tolist())
+
+    def neighbours(v):
+        ix, iy = divmod(v, ny)
+        return [
+            (ix + dx) * ny + iy + dy
+            for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))
+            if 0 <= ix + dx < nx and 0 <= iy + dy < ny
+        ]
+
+    # a chain site -> a -> b of fragment voxels, b not next to any site
+    a = next(u for s_ in sorted(sites) for u in neighbours(s_) if m0[u] >= 0.9 and u not in sites)
+    b = next(u for u in neighbours(a) if m0[u] >= 0.9 and u not in sites and not set(neighbours(u)) & sites)
+    c = next(u for s_ in sorted(sites) for u in neighbours(s_) if m0[u] >= 0.9 and u not in sites | {a})
+    mat = m.material.ravel()
+    mat[a] = mat[b] = 0.5 * theta * m0[a]
+    mat[c] = 1.01 * theta * m0[c]  # digested, but not below the threshold
+    m.run_days(1)
+    assert set(m.vessel_sites.tolist()) == sites | {a}
+    m.run_days(1)
+    assert set(m.vessel_sites.tolist()) == sites | {a, b}
+    m.run_days(3)
+    assert set(m.vessel_sites.tolist()) == sites | {a, b}  # nothing else is digested
 
 
 def test_matrix_digestion_follows_the_exponential_law():
@@ -180,25 +241,22 @@ def test_matrix_digestion_follows_the_exponential_law():
 
 
 def test_pain_sensitization_has_its_exact_solution():
-    """Constant root cytokines: S(t) = (k/r)(1 − e^{−r t}), k = k_s(1 + g_γ f_γ)Σ w_j c_j/(c_j + K_j),
-    r = r0(1 + g10·IL10/(IL10 + K10) + g4·f4); VAS = 100(1 − exp(−s(S(1 + w_c C) + w_m C))), C = 1."""
-    over = {"patient.ifng_pg_ml": 8.0, "patient.il4_pg_ml": 2.0, "patient.nerve_sensitivity": 1.4}
+    """Constant root cytokines: S(t) = (k/r)(1 − e^{−r t}), k = k_s·Σ w_j c_j/(c_j + K_j),
+    r = r0(1 + g10·IL10/(IL10 + K10)); VAS = 100(1 − exp(−s(S(1 + w_c C) + w_m C))), C = 1. The patient's IFN-γ
+    and IL-4 (set high here) do not enter."""
+    over = {"patient.ifng_pg_ml": 40.0, "patient.il4_pg_ml": 30.0, "patient.nerve_sensitivity": 1.4}
     m = model(only("pain"), **over)
     levels = {"tnf": 3.0, "il1b": 6.0, "il6": 9.0, "il8": 15.0, "il10": 20.0, "tgfb": 100.0, "chemo": 50.0}
     for c, val in levels.items():
         m.fields[c][...] = val
     m.run_days(3)
-    p, pol, pat = m.config.parameters.pain, m.config.parameters.polarization, m.config.patient
-    f_g = pat.ifng_pg_ml / (pat.ifng_pg_ml + pol.ifng_half_max_pg_ml)
-    f_4 = pat.il4_pg_ml / (pat.il4_pg_ml + pol.il4_half_max_pg_ml)
+    p, pat = m.config.parameters.pain, m.config.patient
     drive = sum(
         getattr(p, f"{c}_weight") * levels[c] / (levels[c] + getattr(p, f"{c}_half_max_pg_ml"))
         for c in ("tnf", "il1b", "il6", "il8")
     )
-    k = p.sensitization_per_day * (1 + p.ifng_sensitization_gain * f_g) * drive
-    r = p.resolution_per_day * (
-        1 + p.il10_resolution_gain * 20.0 / (20.0 + p.il10_half_max_pg_ml) + p.il4_resolution_gain * f_4
-    )
+    k = p.sensitization_per_day * drive
+    r = p.resolution_per_day * (1 + p.il10_resolution_gain * 20.0 / (20.0 + p.il10_half_max_pg_ml))
     s_exact = k / r * (1 - math.exp(-r * 3.0))
     ts = m.datacollector.get_model_vars_dataframe()
     assert ts.sensitization.iloc[-1] == pytest.approx(s_exact, rel=1e-10)
@@ -275,13 +333,13 @@ def test_disabling_recruitment_gives_no_macrophages():
 def test_disabling_macrophage_secretion_leaves_the_np_only_fields():
     """Macrophages present but silent (and not eating, so the material is the same): every field the NP cells
     make regardless of macrophage contact is bit-identical to the run without any macrophage."""
-    silent, ts = _run(["macrophage_secretion", "phagocytosis", "matrix_digestion"])
+    silent, ts = _run(["macrophage_secretion", "phagocytosis", "matrix_digestion", "np_cell_death"])
     assert (ts.n_m0 + ts.n_m1 + ts.n_m2).iloc[-1] > 0
-    np_only, _ = _run(["recruitment", "phagocytosis", "matrix_digestion"])
+    np_only, _ = _run(["recruitment", "phagocytosis", "matrix_digestion", "np_cell_death"])
     for c in ("tnf", "il1b", "il6", "il8", "il10", "tgfb"):
         np.testing.assert_array_equal(silent.fields[c], np_only.fields[c], err_msg=c)
     assert np_only.fields["mmp"].max() == 0.0  # MMP-3 induction needs macrophage contact
-    speaking, _ = _run(["phagocytosis", "matrix_digestion"])
+    speaking, _ = _run(["phagocytosis", "matrix_digestion", "np_cell_death"])
     assert not np.array_equal(speaking.fields["tnf"], np_only.fields["tnf"])  # the comparison has power
 
 
@@ -319,6 +377,14 @@ def test_disabling_each_process_does_what_it_says(name):
     elif name == "shrinkage":
         m2, ts2 = _run([name, "recruitment"], days=8, **over)
         assert (ts2.volume_fraction == 1.0).all()
+    elif name == "vessel_ingrowth":  # switched off, no site is added even where digestion has cleared the tissue
+        m2, _ = _run([name, "recruitment"], days=3, **over, **{"parameters.tissue.vascularization_threshold": 0.5})
+        m2.material.ravel()[m2.section.material0.ravel() > 0] = 0.0
+        m2.run_days(2)
+        assert np.array_equal(m2.vessel_sites, m2.section.vessel_index)
+    elif name == "np_cell_death":
+        assert mac.n > 0 and np.allclose(ts.np_viability, 1.0, rtol=1e-12)
+        assert (m.np_viability[m.section.material0.ravel() > 0] == 1.0).all()
     elif name == "pain":
         assert (ts.sensitization == 0.0).all() and (ts.compression == 1.0).all()
     elif name == "glucocorticoid_repression":
