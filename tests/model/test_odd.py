@@ -94,7 +94,7 @@ def test_state_fields_and_defaults_come_from_the_code(rendered):
         d = getattr(Scenario().parameters.transport, c).diffusion_um2_per_s
         assert re.search(rf"^\| `{c}` \| [^|]+ \| {d:.3g} \|", rendered, re.M), c
     assert "80 × 56 voxels" in rendered  # the default patient's grid
-    assert "| `parameters.pain.sensitization_per_day` | 0.8 | 2.135 |" in rendered  # default and shipped value
+    assert "| `parameters.pain.sensitization_per_day` | 0.8 | 2.6 |" in rendered  # default and shipped value
 
 
 def test_a_missing_or_unknown_submodel_block_is_an_error(template):
