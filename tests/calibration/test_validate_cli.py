@@ -208,7 +208,9 @@ def test_ranges_and_n_are_read_from_the_target(long_stats):
     assert ikeda.range_basis == "Wilson 95% CI, n=100"
     rat = rows["rat_puncture_m1_m2_timecourse[M2 peak day]"]
     r = allometric_time_scale("rat")
-    assert (rat.lo, rat.hi) == pytest.approx((10.5 * r, 17.5 * r)) and rat.range_basis == "midpoints between sampled weeks 1, 2, 3"
+    assert (rat.lo, rat.hi) == pytest.approx(
+        (10.5 * r, 17.5 * r)
+    ) and rat.range_basis == "midpoints between sampled weeks 1, 2, 3"
     assert rows["paracrine_communication_length"].lo == 110.0
     sign = rows["macrophage_load_vs_size_reduction"]  # the synthetic ρ is > 0: a negative sign is not reproduced
     assert (sign.lo, sign.hi, sign.range_basis, sign.status) == (-1.0, 0.0, "CI < 0", "not reproduced")
