@@ -43,6 +43,12 @@ def _sat(c, k):
     return c / (c + k) if c > 0.0 else 0.0
 
 
+@njit(cache=True)
+def _bliss(a, ka, b, kb):
+    """Two saturating signals acting independently: 1 − (1 − a/(a + ka))·(1 − b/(b + kb))."""
+    return 1.0 - (1.0 - _sat(a, ka)) * (1.0 - _sat(b, kb))
+
+
 # ============================================================================ sources
 @njit(cache=True)
 def disc_cell_secretion(material, fields, sources, rates, activated, c, fx, viability, pos, n, occupied):
@@ -69,7 +75,7 @@ def disc_cell_secretion(material, fields, sources, rates, activated, c, fx, viab
             base = m * viability[v]
             act = 1.0
             if gain > 0.0:
-                act += gain * (1.0 - (1.0 - _sat(tnf[v], k_act)) * (1.0 - _sat(il1b[v], k_act)))
+                act += gain * _bliss(tnf[v], k_act, il1b[v], k_act)
             for f in range(k):
                 sources[f, v] = rates[f] * base * (act if activated[f] else 1.0)
         else:
@@ -89,8 +95,7 @@ def disc_cell_secretion(material, fields, sources, rates, activated, c, fx, viab
         if m <= 0.0:
             continue
         if occupied[v]:
-            induced = 1.0 - (1.0 - _sat(tnf[v], k_tnf)) * (1.0 - _sat(il1b[v], k_il1b))
-            src_mmp[v] += mmp_max * m * viability[v] * induced
+            src_mmp[v] += mmp_max * m * viability[v] * _bliss(tnf[v], k_tnf, il1b[v], k_il1b)
         src_chemo[v] += chemo_per_mmp * mmp[v] * m
     for i in range(n):
         occupied[pos[i]] = False
