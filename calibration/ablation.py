@@ -115,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     if ROOT in out.resolve().parents:
-        raise SystemExit("--out must be outside the repository")
+        ap.error("--out must be outside the repository")  # exit 2, like every bad input
     base = load_scenario(SCENARIO)
     signs = {k: int(v) for k, v in load_targets()["review_association_signs"].by_label().items()}
     cfg = StatsConfig()
