@@ -31,6 +31,7 @@ COMMANDS = (
     calibrate_cmds.validate,
     calibrate_cmds.sensitivity,
     calibrate_cmds.calibrate,
+    calibrate_cmds.posterior,
     view_cmds.view,
     view_cmds.animate,
 )

@@ -469,3 +469,55 @@ def calibrate(
         f"wrote {out}/: posterior.parquet, populations.parquet, report.md, figures; "
         f"{calibrated or out / 'calibrated.toml'}"
     )
+
+
+@input_errors_exit_2
+def posterior(
+    config: Annotated[Path, typer.Argument(help="Calibration declaration (calibration/posterior.toml).")],
+    wave: Annotated[
+        int | None, typer.Option(help="Wave to simulate [default: the first unfinished one].", min=1)
+    ] = None,
+    points: Annotated[
+        int, typer.Option(help="Design points to simulate now (0: none; the rest resumes later).", min=0)
+    ] = 0,
+    parts: Annotated[
+        Path, typer.Option(help="Scratch folder of the per-patient parts (resumes an interrupted batch).")
+    ] = Path("runs/posterior-parts"),
+    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0, in process].")] = None,
+    fit: Annotated[bool, typer.Option("--fit", help="Emulate the finished points and report the emulators.")] = False,
+    run_posterior: Annotated[
+        bool, typer.Option("--posterior", help="With --fit: the emulator posterior (pyabc) and its report.")
+    ] = False,
+    allow_stale: Annotated[
+        bool, typer.Option(help="Keep points simulated with another model source (not for a shipped calibration).")
+    ] = False,
+) -> None:
+    """Bayesian calibration: history-matching waves of virtual cohorts, GP emulators, the emulator posterior."""
+    from ..calibration import history as hm
+
+    try:
+        cfg = hm.load_config(config)
+        if points:
+            w = wave or next(
+                (k for k in range(1, len(cfg.wave_points) + 1) if len(hm.read_points(cfg, k)) < cfg.wave_points[k - 1]),
+                None,
+            )
+            if w is None:
+                fail(f"{cfg.out}: every declared wave is finished")
+            hm.run_wave(
+                cfg,
+                w,
+                parts=parts,
+                workers=_workers(workers),
+                max_points=points,
+                allow_stale=allow_stale,
+                log=lambda m: console.print(m),
+            )
+        if run_posterior and not fit:
+            fail("--posterior needs --fit")
+        if fit:
+            result = hm.fit(cfg, posterior=run_posterior, log=lambda m: console.print(m))
+            for f in result["files"]:
+                note(f"wrote {f}")
+    except hm.HistoryError as exc:
+        fail(str(exc))

@@ -1,0 +1,904 @@
+"""Bayesian calibration of the cohort model: history matching with Gaussian-process emulators, then the posterior.
+
+The simulator is expensive (a 60-patient cohort of one year is about two minutes on two cores) and stochastic, so
+the posterior is computed on emulators of the summary statistics, not on the simulator itself:
+
+1. **Waves of design points** (:func:`run_wave`). Wave 1 is a scrambled Sobol' design over the whole prior (unit
+   cube of the sampling scales); wave k > 1 takes its points from the region the earlier waves left
+   non-implausible. Each point is a fresh virtual cohort (``budget.patients`` patients of
+   ``budget.days`` days, seed ``SeedSequence([seed, wave, point])``) with the point's parameter values; its
+   summary statistics (every target statistic of :mod:`sim.calibration.validate`, fitted or not) are stored
+   per point. A wave stops and resumes: the statistics of finished points are kept in the wave's
+   ``points.csv`` (committed with the calibration), the per-patient parts in a scratch folder.
+2. **Emulators** (:class:`Emulator`): one scikit-learn Gaussian process per fitted statistic, on the unit-cube
+   coordinates, with an anisotropic squared-exponential kernel and a white-noise term for the sampling noise of
+   a 60-patient cohort. Predictions are of the *population* statistic (the latent mean, without that noise).
+   Held-out diagnostics: k-fold standardized errors and R².
+3. **Implausibility** (:func:`implausibility`): I_j(x) = |r_j(μ_j(x))| / √(σ²_emu,j(x) + s_j²(1 + δ²)), with
+   r_j the residual of statistic j from its target (for an interval target, the distance outside the interval)
+   and s_j the target's uncertainty scale; a point is non-implausible when the ``order``-th largest I_j is
+   below ``cutoff`` (Vernon, Goldstein & Bower 2010).
+4. **Posterior** (:func:`fit_posterior`): pyabc ABC-SMC on the emulators with a stochastic acceptor and a
+   Gaussian kernel of variance s_j²(1 + δ²) on the residuals, each simulated statistic drawn from its emulator's
+   predictive. With a stochastic acceptor and a temperature schedule down to 1 this samples the posterior of
+   the Gaussian noise model exactly (Wilkinson 2013; Schälte & Hasenauer 2020), the emulator uncertainty
+   included. No inference algorithm is written here.
+
+The declared settings (parameters, priors, fit and check targets, budget) live in ``calibration/posterior.toml``
+(:func:`load_config`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..io.store import write_json
+from ..scenario import Scenario, load_scenario, with_overrides
+from .settings import StatsConfig
+from .targets import TargetSet, calibrated_parameters, load_targets
+
+__all__ = [
+    "HistoryError",
+    "Parameter",
+    "HistoryConfig",
+    "load_config",
+    "model_hash",
+    "wave_design",
+    "run_wave",
+    "read_points",
+    "Emulator",
+    "fit_emulators",
+    "implausibility",
+    "fit_spec",
+]
+
+POINTS_FILE = "points.csv"
+DESIGN_FILE = "design.csv"
+#: statistics of a design point are computed with these (the bootstrap CIs are not used)
+POINT_STATS = {"n_boot": 200, "fit_n_boot": 0}
+
+
+class HistoryError(ValueError):
+    """The calibration file is malformed or a wave cannot start or continue."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A fitted parameter: dotted path, prior range and sampling scale (uniform on [lo, hi] in that scale)."""
+
+    path: str
+    lo: float
+    hi: float
+    scale: str = "linear"
+    source: str = ""
+
+    @property
+    def is_cohort(self) -> bool:
+        """A cohort-spread parameter: applied to the scenario before the patients are drawn."""
+        return self.path.startswith("cohort.")
+
+    def from_unit(self, u: np.ndarray | float) -> np.ndarray | float:
+        """Unit-cube coordinate -> parameter value."""
+        if self.scale == "log10":
+            a, b = math.log10(self.lo), math.log10(self.hi)
+            return 10.0 ** (a + (b - a) * np.asarray(u, dtype=float))
+        return self.lo + (self.hi - self.lo) * np.asarray(u, dtype=float)
+
+    def to_unit(self, value: np.ndarray | float) -> np.ndarray | float:
+        """Parameter value -> unit-cube coordinate."""
+        v = np.asarray(value, dtype=float)
+        if self.scale == "log10":
+            a, b = math.log10(self.lo), math.log10(self.hi)
+            return (np.log10(v) - a) / (b - a)
+        return (v - self.lo) / (self.hi - self.lo)
+
+
+@dataclass
+class HistoryConfig:
+    """Everything declared in ``calibration/posterior.toml`` (see that file)."""
+
+    path: Path
+    scenario: Path
+    out: Path
+    parameters: list[Parameter]
+    fit: list[str]
+    check: list[str]
+    patients: int = 60
+    days: float = 365.0
+    seed: int = 20240601
+    wave_points: list[int] = field(default_factory=lambda: [128, 64, 64])
+    cutoff: float = 3.0
+    order: int = 2
+    discrepancy: float = 0.5
+    candidates: int = 65536
+    population: int = 1000
+    max_populations: int = 20
+    posterior_seed: int = 20261202
+
+    @property
+    def names(self) -> list[str]:
+        return [p.path for p in self.parameters]
+
+    def stats_config(self) -> StatsConfig:
+        return StatsConfig(**POINT_STATS)
+
+    def declaration(self) -> dict[str, Any]:
+        """The declared settings (what a stored wave must have been made with)."""
+        d = asdict(self)
+        d.pop("path")
+        d["scenario"] = str(self.scenario)
+        d["out"] = str(self.out)
+        return d
+
+
+def _problem(path: Path, where: str, what: str) -> HistoryError:
+    return HistoryError(f"{path}: {where}: {what}")
+
+
+def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryConfig:
+    """Read and check a calibration file; every problem names the file and the entry."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HistoryError(f"{path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise HistoryError(f"{path}: not valid TOML: {err}") from None
+    targets = targets or load_targets()
+    known = {t.id: t for t in targets.entries}
+    schema = calibrated_parameters()
+
+    def section(name: str) -> dict[str, Any]:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise _problem(path, f"[{name}]", "must be a table")
+        return value
+
+    def number(table: dict[str, Any], where: str, key: str, default: Any, kind: type = float, low: float = 0.0):
+        v = table.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise _problem(path, f"{where}.{key}", f"must be a number, got {v!r}")
+        if kind is int and int(v) != v:
+            raise _problem(path, f"{where}.{key}", f"must be an integer, got {v!r}")
+        if v < low:
+            raise _problem(path, f"{where}.{key}", f"must be ≥ {low:g}, got {v!r}")
+        return kind(v)
+
+    unknown = set(raw) - {"scenario", "out", "budget", "emulator", "posterior", "targets", "parameter"}
+    if unknown:
+        raise _problem(path, ", ".join(sorted(unknown)), "unknown key")
+    for key in ("scenario", "out"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise _problem(path, key, "missing (a path, relative to this file)")
+    budget, emulator, post, tsec = section("budget"), section("emulator"), section("posterior"), section("targets")
+
+    params: list[Parameter] = []
+    entries = raw.get("parameter", [])
+    if not isinstance(entries, list) or not entries:
+        raise _problem(path, "[[parameter]]", "at least one parameter is needed")
+    for i, entry in enumerate(entries):
+        where = f"parameter[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise _problem(path, where, "needs a `path`")
+        p = entry["path"]
+        extra = set(entry) - {"path", "low", "high", "scale", "reason"}
+        if extra:
+            raise _problem(path, f"{where} ({p})", f"unknown key {', '.join(sorted(extra))}")
+        if p in {q.path for q in params}:
+            raise _problem(path, f"{where} ({p})", "listed twice")
+        if "low" in entry or "high" in entry:
+            lo = number(entry, where, "low", None, low=-math.inf)
+            hi = number(entry, where, "high", None, low=-math.inf)
+            if not hi > lo:
+                raise _problem(path, f"{where} ({p})", f"high must exceed low, got {lo:g}..{hi:g}")
+            if not p.startswith("cohort.") and not entry.get("reason"):
+                raise _problem(path, f"{where} ({p})", "a range other than the schema's prior needs a `reason`")
+            scale = entry.get("scale", "log10" if lo > 0 and hi / lo >= 100 else "linear")
+            source = str(entry.get("reason", ""))
+            if p.startswith("cohort.") and not source:
+                raise _problem(path, f"{where} ({p})", "a cohort spread needs a `reason` for its range")
+        elif p in schema:
+            pr = schema[p]
+            lo, hi, scale, source = pr.lo, pr.hi, pr.scale, "schema prior (x-prior)"
+        else:
+            raise _problem(path, f"{where} ({p})", "not a calibrated parameter of the schema; give low/high/reason")
+        if scale not in ("linear", "log10") or (scale == "log10" and lo <= 0):
+            raise _problem(path, f"{where} ({p})", f"scale must be linear or log10 (with low > 0), got {scale!r}")
+        params.append(Parameter(p, float(lo), float(hi), scale, source))
+
+    fit = tsec.get("fit", [])
+    check = tsec.get("check", [])
+    for name, ids in (("fit", fit), ("check", check)):
+        if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
+            raise _problem(path, f"targets.{name}", "must be a list of target ids")
+        for t in ids:
+            if t not in known:
+                raise _problem(path, f"targets.{name}", f"{t!r} is not a target of {targets.path}")
+    if not fit:
+        raise _problem(path, "targets.fit", "no fitted target")
+    both = set(fit) & set(check)
+    if both:
+        raise _problem(path, "targets", f"{', '.join(sorted(both))} both fitted and checked")
+    waves = budget.get("wave_points", [128, 64, 64])
+    if not isinstance(waves, list) or not waves or not all(isinstance(n, int) and n >= 8 for n in waves):
+        raise _problem(path, "budget.wave_points", f"must be a list of integers ≥ 8, got {waves!r}")
+    base = path.parent
+    cfg = HistoryConfig(
+        path=path,
+        scenario=(base / raw["scenario"]).resolve(),
+        out=(base / raw["out"]).resolve(),
+        parameters=params,
+        fit=list(fit),
+        check=list(check),
+        patients=number(budget, "budget", "patients", 60, int, 8),
+        days=number(budget, "budget", "days", 365.0, float, 1.0),
+        seed=number(budget, "budget", "seed", 20240601, int),
+        wave_points=list(waves),
+        cutoff=number(emulator, "emulator", "cutoff", 3.0, float, 0.1),
+        order=number(emulator, "emulator", "order", 2, int, 1),
+        discrepancy=number(emulator, "emulator", "discrepancy", 0.5),
+        candidates=number(emulator, "emulator", "candidates", 65536, int, 64),
+        population=number(post, "posterior", "population", 1000, int, 10),
+        max_populations=number(post, "posterior", "max_populations", 20, int, 1),
+        posterior_seed=number(post, "posterior", "seed", 20261202, int),
+    )
+    if not cfg.scenario.is_file():
+        raise _problem(path, "scenario", f"{cfg.scenario}: no such file")
+    return cfg
+
+
+def model_hash(root: Path | None = None) -> str:
+    """Hash of the source that determines a simulated cohort: the package minus its analysis side (calibration,
+    command line, plots, web view, docs generators). Design-point statistics are valid while it is unchanged."""
+    root = root or Path(__file__).resolve().parents[1]
+    skip = {"calibration", "cli", "plots", "view"}
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.py")):
+        rel = p.relative_to(root)
+        if rel.parts[0] in skip or rel.name == "odd.py":
+            continue
+        h.update(str(rel).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# target specification
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def fit_spec(config: HistoryConfig, targets: TargetSet | None = None) -> pd.DataFrame:
+    """The fitted statistics: one row per statistic key (value, range, scale, kind), those the budget's horizon
+    reaches. Rows of a fitted target beyond the horizon (late trial visits) are left to the predictive check."""
+    from .abc import _max_entry_day, reachable_spec
+    from .validate import distance_spec
+
+    targets = targets or load_targets()
+    spec = distance_spec(targets, config.stats_config(), uses=("calibrate",))
+    spec = spec[spec["target_id"].isin(config.fit)]
+    scenario = load_scenario(config.scenario)
+    spec = reachable_spec(spec, config.days, _max_entry_day(scenario), config.stats_config())
+    return spec.reset_index(drop=True)
+
+
+def residuals(values: np.ndarray, spec: pd.DataFrame) -> np.ndarray:
+    """Residual of each statistic from its target (columns in ``spec`` order): value − target, or for an interval
+    target the distance outside the interval (0 inside)."""
+    values = np.asarray(values, dtype=float)
+    value = spec["value"].to_numpy(float)
+    lo, hi = spec["lo"].to_numpy(float), spec["hi"].to_numpy(float)
+    interval = (spec["kind"] == "interval").to_numpy()
+    out = values - value
+    outside = np.maximum(np.maximum(lo - values, 0.0), values - hi)
+    return np.where(interval, outside, out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# design
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sobol(d: int, n: int, seed: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    m = int(math.ceil(math.log2(max(n, 2))))
+    return qmc.Sobol(d, scramble=True, seed=seed).random_base2(m)[:n]
+
+
+def wave_design(
+    config: HistoryConfig, wave: int, previous: Sequence[tuple[Emulator, pd.DataFrame]] = ()
+) -> pd.DataFrame:
+    """The design points of ``wave`` (1-based): unit coordinates ``u.<path>`` and values ``<path>``.
+
+    Wave 1: the first ``wave_points[0]`` points of a scrambled Sobol' sequence over the prior. Later waves: the
+    first ``wave_points[k]`` non-implausible points (under every earlier wave's emulators) of a Sobol' sequence
+    of ``candidates`` prior points.
+    """
+    if wave < 1 or wave > len(config.wave_points):
+        raise HistoryError(f"wave {wave}: the calibration declares waves 1..{len(config.wave_points)}")
+    n = config.wave_points[wave - 1]
+    d = len(config.parameters)
+    seed = int(np.random.SeedSequence([config.seed, wave, 0xD5]).generate_state(1)[0])
+    if wave == 1:
+        u = _sobol(d, n, seed)
+    else:
+        if not previous:
+            raise HistoryError(f"wave {wave} needs the emulators of the earlier waves")
+        cand = _sobol(d, config.candidates, seed)
+        keep = np.ones(len(cand), dtype=bool)
+        for emu, spec in previous:
+            keep &= non_implausible(emu, spec, cand, config)
+        u = cand[keep][:n]
+        if len(u) < n:
+            raise HistoryError(
+                f"wave {wave}: only {len(u)} of {config.candidates} prior candidates are non-implausible "
+                f"(need {n}); raise emulator.candidates"
+            )
+    return design_frame(config, u, wave)
+
+
+def design_frame(config: HistoryConfig, u: np.ndarray, wave: int) -> pd.DataFrame:
+    rows = pd.DataFrame({"wave": wave, "point": np.arange(len(u))})
+    for j, p in enumerate(config.parameters):
+        rows[f"u.{p.path}"] = u[:, j]
+    for j, p in enumerate(config.parameters):
+        rows[p.path] = p.from_unit(u[:, j])
+    return rows
+
+
+def point_seed(config: HistoryConfig, wave: int, point: int) -> int:
+    """Root seed of a design point's patients (fresh patients at every point)."""
+    return int(np.random.SeedSequence([config.seed, wave, point]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def point_scenario(base: Scenario, config: HistoryConfig, row: pd.Series) -> tuple[Scenario, dict[str, float]]:
+    """The point's scenario with its cohort spreads applied (before the draw), and its parameter overrides
+    (applied to every drawn patient)."""
+    cohort = {p.path: float(row[p.path]) for p in config.parameters if p.is_cohort}
+    params = {p.path: float(row[p.path]) for p in config.parameters if not p.is_cohort}
+    return (with_overrides(base, cohort, source=str(config.path)) if cohort else base), params
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# running a wave
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def wave_dir(config: HistoryConfig, wave: int) -> Path:
+    return config.out / f"wave-{wave:02d}"
+
+
+def read_points(config: HistoryConfig, wave: int) -> pd.DataFrame:
+    """The finished design points of a wave (design columns + one column per statistic key)."""
+    f = wave_dir(config, wave) / POINTS_FILE
+    if not f.is_file():
+        return pd.DataFrame()
+    return pd.read_csv(f)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False, float_format="%.10g")
+    tmp.replace(path)
+
+
+def _manifest(config: HistoryConfig, wave: int) -> dict[str, Any]:
+    return {
+        "wave": wave,
+        "declaration": config.declaration(),
+        "config_sha256": _file_hash(config.path),
+        "scenario_sha256": _file_hash(config.scenario),
+        "model_hash": model_hash(),
+    }
+
+
+def _check_manifest(config: HistoryConfig, wave: int, allow_stale: bool) -> dict[str, Any]:
+    d = wave_dir(config, wave)
+    f = d / "wave.json"
+    now = _manifest(config, wave)
+    if not f.is_file():
+        return now
+    stored = json.loads(f.read_text(encoding="utf-8"))
+    if stored.get("declaration") != now["declaration"]:
+        raise HistoryError(f"{d}: made with other declared settings than {config.path}; use a new `out`")
+    for key, what in (("model_hash", "model source"), ("scenario_sha256", "scenario file")):
+        if stored.get(key) != now[key] and not allow_stale:
+            raise HistoryError(
+                f"{d}: its points were simulated with another {what} ({stored.get(key)} vs {now[key]}); "
+                "start a new calibration (`out`) or pass --allow-stale"
+            )
+    return stored
+
+
+def point_statistics(patients: pd.DataFrame, trajectories: pd.DataFrame, config: HistoryConfig, targets: TargetSet):
+    """Every target statistic of one simulated cohort, keyed by statistic key (NaN where not computable)."""
+    from .stats import CohortError, cohort_from_frames, compute_statistics
+    from .validate import comparisons
+
+    signs = {k: int(v) for k, v in targets["review_association_signs"].by_label().items()}
+    try:
+        stats = compute_statistics(cohort_from_frames(patients, trajectories), config.stats_config(), signs)
+    except CohortError:
+        return {}
+    out = {}
+    for c in comparisons(stats, targets, include_checks=True):
+        try:
+            out[c.stat_key] = float(c.simulated)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def run_wave(
+    config: HistoryConfig,
+    wave: int,
+    *,
+    parts: str | Path,
+    workers: int = 0,
+    client: Any = None,
+    max_points: int | None = None,
+    batch: int = 4,
+    allow_stale: bool = False,
+    targets: TargetSet | None = None,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Simulate the wave's unfinished design points, ``batch`` points at a time, and append their statistics to
+    ``points.csv`` (rewritten atomically after every batch). Stops after ``max_points`` new points; a rerun
+    resumes (finished points are kept, finished patients of an unfinished batch are read back from ``parts``)."""
+    from .cohort_adapter import assemble, draw_patients, run_patients
+
+    log = log or (lambda msg: None)
+    targets = targets or load_targets()
+    d = wave_dir(config, wave)
+    manifest = _check_manifest(config, wave, allow_stale)
+    design_file = d / DESIGN_FILE
+    if design_file.is_file():
+        design = pd.read_csv(design_file)
+    else:
+        previous = [] if wave == 1 else [wave_emulator(config, w, targets) for w in range(1, wave)]
+        design = wave_design(config, wave, previous)
+        d.mkdir(parents=True, exist_ok=True)
+        _write_csv(design, design_file)
+    write_json(manifest, d / "wave.json")
+    done = read_points(config, wave)
+    finished = set(done["point"].astype(int)) if not done.empty else set()
+    todo = [int(p) for p in design["point"] if int(p) not in finished]
+    if max_points is not None:
+        todo = todo[: max(0, max_points)]
+    base = load_scenario(config.scenario)
+    parts_dir = Path(parts) / f"wave-{wave:02d}"
+    budget_file = d / "budget.json"
+    budget = json.loads(budget_file.read_text(encoding="utf-8")) if budget_file.is_file() else {"sessions": []}
+    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": 0, "wall_time_s": 0.0}
+    budget["sessions"].append(session)
+    t0 = time.perf_counter()
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        jobs, plan = [], {}
+        for point in chunk:
+            row = design.loc[design["point"] == point].iloc[0]
+            scen, params = point_scenario(base, config, row)
+            runs = draw_patients(scen, config.patients, seed=point_seed(config, wave, point), days=config.days)
+            plan[point] = runs
+            for r in runs:
+                jobs.append(
+                    (f"p{point:04d}-{r.key}", with_overrides(r.scenario, params), {"patient": r.info["patient"]})
+                )
+        results = run_patients(jobs, workers=workers, client=client, out_dir=parts_dir)
+        rows = []
+        for point in chunk:
+            runs = plan[point]
+            res = {r.key: results[f"p{point:04d}-{r.key}"] for r in runs}
+            patients, traj = assemble(runs, res)
+            stats = point_statistics(patients, traj, config, targets)
+            row = design.loc[design["point"] == point].iloc[0].to_dict()
+            row["failed_patients"] = int((patients["status"] == "failed").sum())
+            rows.append(row | stats)
+        done = pd.concat([done, pd.DataFrame(rows)], ignore_index=True) if not done.empty else pd.DataFrame(rows)
+        done = done.sort_values("point").reset_index(drop=True)
+        _write_csv(done, d / POINTS_FILE)
+        session["points"] += len(chunk)
+        session["wall_time_s"] = round(time.perf_counter() - t0, 1)
+        budget["points"] = int(len(done))
+        budget["simulated_patients"] = int(len(done)) * config.patients
+        budget["patient_days"] = int(len(done)) * config.patients * config.days
+        budget["wall_time_s"] = round(sum(s["wall_time_s"] for s in budget["sessions"]), 1)
+        write_json(budget, budget_file)
+        log(f"wave {wave}: {len(done)}/{len(design)} points ({session['wall_time_s']:.0f} s this session)")
+    return done
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# emulation and implausibility
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Emulator:
+    """Gaussian-process emulators of the fitted statistics on the unit cube (one per statistic key)."""
+
+    keys: list[str]
+    models: dict[str, Any]
+    noise_sd: dict[str, float]
+    diagnostics: pd.DataFrame
+
+    def predict(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Latent mean and SD of each statistic at unit coordinates ``u`` (n × d): arrays n × len(keys)."""
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        mean = np.empty((len(u), len(self.keys)))
+        sd = np.empty_like(mean)
+        for j, k in enumerate(self.keys):
+            m, s = self.models[k].predict(u, return_std=True)
+            mean[:, j] = m
+            sd[:, j] = np.sqrt(np.maximum(s**2 - self.noise_sd[k] ** 2, 1e-12))
+        return mean, sd
+
+
+def _gp(d: int, seed: int):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.full(d, 0.5), (1e-2, 1e3)) + WhiteKernel(0.1, (1e-6, 1e1))
+    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
+
+
+def _noise_sd(gp) -> float:
+    """SD of the fitted white-noise term, in the units of the statistic."""
+    noise = gp.kernel_.k2.noise_level
+    return float(math.sqrt(noise) * float(np.atleast_1d(gp._y_train_std)[0]))
+
+
+def fit_emulators(u: np.ndarray, y: pd.DataFrame, *, seed: int = 0, folds: int = 5) -> Emulator:
+    """One GP per column of ``y`` (rows: design points at unit coordinates ``u``), with k-fold diagnostics:
+    R² of the held-out latent mean, and the fraction of held-out points within 2 and 3 predictive SDs
+    (latent + noise): about 0.95 and 0.997 for a well-calibrated emulator."""
+    u = np.asarray(u, dtype=float)
+    d = u.shape[1]
+    models, noise, diag = {}, {}, []
+    rng = np.random.default_rng(seed)
+    for j, key in enumerate(y.columns):
+        col = y[key].to_numpy(float)
+        ok = np.isfinite(col)
+        if ok.sum() < max(8, folds):
+            continue
+        x, t = u[ok], col[ok]
+        if np.ptp(t) == 0:
+            continue
+        gp = _gp(d, seed + j).fit(x, t)
+        models[key], noise[key] = gp, _noise_sd(gp)
+        order = rng.permutation(len(t))
+        z, pred = np.empty(len(t)), np.empty(len(t))
+        for f in range(folds):
+            test = order[f::folds]
+            train = np.setdiff1d(order, test)
+            g = _gp(d, seed + j)
+            g.kernel = gp.kernel_  # held-out prediction with the fitted hyperparameters
+            g.optimizer = None
+            g.fit(x[train], t[train])
+            m, s = g.predict(x[test], return_std=True)
+            pred[test], z[test] = m, (t[test] - m) / np.maximum(s, 1e-12)
+        ss = float(np.sum((t - t.mean()) ** 2))
+        diag.append(
+            {
+                "stat_key": key,
+                "points": int(ok.sum()),
+                "r2_heldout": 1.0 - float(np.sum((t - pred) ** 2)) / ss if ss > 0 else math.nan,
+                "within_2sd": float(np.mean(np.abs(z) <= 2)),
+                "within_3sd": float(np.mean(np.abs(z) <= 3)),
+                "noise_sd": noise[key],
+                "length_scales": " ".join(f"{v:.3g}" for v in np.atleast_1d(gp.kernel_.k1.k2.length_scale)),
+            }
+        )
+    keys = [k for k in y.columns if k in models]
+    return Emulator(keys, models, noise, pd.DataFrame(diag))
+
+
+def implausibility(emu: Emulator, spec: pd.DataFrame, u: np.ndarray, config: HistoryConfig) -> np.ndarray:
+    """I_j(u) for the emulated fitted statistics (n × j, columns ``emu.keys``)."""
+    s = spec.set_index("stat_key").loc[emu.keys].reset_index()
+    mean, sd = emu.predict(u)
+    r = residuals(mean, s)
+    obs = s["scale"].to_numpy(float) ** 2 * (1.0 + config.discrepancy**2)
+    return np.abs(r) / np.sqrt(sd**2 + obs)
+
+
+def non_implausible(emu: Emulator, spec: pd.DataFrame, u: np.ndarray, config: HistoryConfig, chunk: int = 8192):
+    """Mask of points whose ``order``-th largest implausibility is below ``cutoff``."""
+    keep = np.empty(len(u), dtype=bool)
+    for a in range(0, len(u), chunk):
+        imp = np.sort(implausibility(emu, spec, u[a : a + chunk], config), axis=1)
+        k = min(config.order, imp.shape[1])
+        keep[a : a + chunk] = imp[:, -k] < config.cutoff
+    return keep
+
+
+def wave_emulator(config: HistoryConfig, wave: int, targets: TargetSet | None = None) -> tuple[Emulator, pd.DataFrame]:
+    """Emulators of a finished (or partly finished) wave, trained on all points of waves ≤ ``wave``, and the spec."""
+    spec = fit_spec(config, targets)
+    frames = [read_points(config, w) for w in range(1, wave + 1)]
+    pts = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(not f.empty for f in frames) else None
+    if pts is None or len(pts) < 8:
+        raise HistoryError(f"wave {wave}: fewer than 8 finished points to emulate")
+    u = pts[[f"u.{p}" for p in config.names]].to_numpy(float)
+    cols = [k for k in spec["stat_key"] if k in pts.columns]
+    emu = fit_emulators(u, pts[cols], seed=config.seed % 2**31)
+    return emu, spec
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# posterior
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class EmulatorModel:
+    """pyabc model: unit coordinates -> residuals of the statistics drawn from the emulators' predictive."""
+
+    def __init__(self, emu: Emulator, spec: pd.DataFrame, d: int, seed: int):
+        self.emu = emu
+        self.spec = spec.set_index("stat_key").loc[emu.keys].reset_index()
+        self.d = d
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, par: dict[str, float]) -> dict[str, float]:
+        u = np.array([[par[f"u{j}"] for j in range(self.d)]])
+        mean, sd = self.emu.predict(u)
+        draw = mean[0] + sd[0] * self.rng.standard_normal(len(self.emu.keys))
+        r = residuals(draw, self.spec)
+        return {f"s{j}": float(v) for j, v in enumerate(r)}
+
+
+@dataclass
+class PosteriorResult:
+    particles: pd.DataFrame  # unit coordinates u.<path>, values <path>, weight
+    draws: pd.DataFrame  # equally weighted resample: draw, <path>
+    summary: pd.DataFrame
+    temperatures: list[float]
+    evaluations: int
+
+
+def fit_posterior(
+    config: HistoryConfig, emu: Emulator, spec: pd.DataFrame, db: str | Path, *, population: int | None = None
+) -> PosteriorResult:
+    """ABC-SMC with a stochastic acceptor on the emulators (see the module docstring); pyabc's SQLite history in
+    ``db`` (rewritten)."""
+    from .abc import require_pyabc
+
+    pyabc = require_pyabc()
+    d = len(config.parameters)
+    s = spec.set_index("stat_key").loc[emu.keys].reset_index()
+    var = s["scale"].to_numpy(float) ** 2 * (1.0 + config.discrepancy**2)
+    keys = [f"s{j}" for j in range(len(emu.keys))]
+    prior = pyabc.Distribution(**{f"u{j}": pyabc.RV("uniform", 0.0, 1.0) for j in range(d)})
+    np.random.seed(config.posterior_seed % 2**32)  # pyabc samples from numpy's global generator
+    abc = pyabc.ABCSMC(
+        EmulatorModel(emu, spec, d, config.posterior_seed),
+        prior,
+        pyabc.IndependentNormalKernel(var=list(var), keys=keys),
+        population_size=population or config.population,
+        eps=pyabc.Temperature(),
+        acceptor=pyabc.StochasticAcceptor(),
+        sampler=pyabc.SingleCoreSampler(),
+    )
+    db = Path(db)
+    if db.exists():
+        db.unlink()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    abc.new(f"sqlite:///{db}", dict.fromkeys(keys, 0.0))
+    history = abc.run(max_nr_populations=config.max_populations)
+    frame, w = history.get_distribution(m=0, t=history.max_t)
+    u = np.column_stack([frame[f"u{j}"].to_numpy(float) for j in range(d)])
+    w = np.asarray(w, dtype=float) / np.sum(w)
+    particles = design_frame(config, u, 0).drop(columns=["wave", "point"]).assign(weight=w)
+    rng = np.random.default_rng(config.posterior_seed)
+    idx = rng.choice(len(w), size=len(w), p=w)
+    draws = pd.DataFrame({"draw": np.arange(len(idx))})
+    for p in config.parameters:
+        draws[p.path] = particles[p.path].to_numpy()[idx]
+    pops = history.get_all_populations()
+    temps = [float(t) for t in history.get_all_populations()["epsilon"] if np.isfinite(t)]
+    return PosteriorResult(
+        particles=particles,
+        draws=draws,
+        summary=posterior_summary(config, particles),
+        temperatures=temps,
+        evaluations=int(pops["samples"].sum()),
+    )
+
+
+def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    order = np.argsort(x)
+    cw = np.cumsum(w[order])
+    cw /= cw[-1]
+    return np.interp(q, cw - w[order] / (2 * w.sum()), x[order])
+
+
+def posterior_summary(config: HistoryConfig, particles: pd.DataFrame, *, bound_margin: float = 0.02) -> pd.DataFrame:
+    """Per parameter: prior range, posterior mean, median and 90 %/95 % intervals, the posterior-to-prior SD
+    ratio on the unit scale (≈ 1: the data do not inform it; uniform prior SD = 1/√12), and whether the
+    posterior presses against a prior bound (its 2.5 % or 97.5 % quantile within ``bound_margin`` of the bound
+    on the unit scale while the mode region lies there)."""
+    w = particles["weight"].to_numpy(float)
+    rows = []
+    for p in config.parameters:
+        x = particles[p.path].to_numpy(float)
+        u = particles[f"u.{p.path}"].to_numpy(float)
+        q = _weighted_quantile(x, w, [0.025, 0.05, 0.5, 0.95, 0.975])
+        qu = _weighted_quantile(u, w, [0.025, 0.5, 0.975])
+        mu = float(np.sum(w * u))
+        sd_ratio = float(np.sqrt(np.sum(w * (u - mu) ** 2)) * math.sqrt(12.0))
+        at = ""
+        if qu[0] < bound_margin and qu[1] < 0.25:
+            at = "low"
+        elif qu[2] > 1 - bound_margin and qu[1] > 0.75:
+            at = "high"
+        rows.append(
+            {
+                "parameter": p.path,
+                "prior_low": p.lo,
+                "prior_high": p.hi,
+                "scale": p.scale,
+                "mean": float(p.from_unit(mu)),
+                "median": q[2],
+                "q05": q[1],
+                "q95": q[3],
+                "q025": q[0],
+                "q975": q[4],
+                "sd_ratio": sd_ratio,
+                "informed": sd_ratio < 0.7,
+                "at_bound": at,
+                "source": p.source,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def predictive_intervals(
+    emu: Emulator, spec: pd.DataFrame, particles: pd.DataFrame, config: HistoryConfig, *, seed: int = 0
+) -> pd.DataFrame:
+    """Posterior predictive of every emulated statistic (population level: emulator mean and its uncertainty at
+    the posterior particles): median and 90 % interval, with the target."""
+    rng = np.random.default_rng(seed)
+    u = particles[[f"u.{p}" for p in config.names]].to_numpy(float)
+    mean, sd = emu.predict(u)
+    sample = mean + sd * rng.standard_normal(mean.shape)
+    w = particles["weight"].to_numpy(float)
+    s = spec.set_index("stat_key").loc[emu.keys].reset_index()
+    rows = []
+    for j, key in enumerate(emu.keys):
+        q = _weighted_quantile(sample[:, j], w, [0.05, 0.5, 0.95])
+        t = s.iloc[j]
+        rows.append(
+            {
+                "stat_key": key,
+                "target": t["value"],
+                "target_lo": t["lo"],
+                "target_hi": t["hi"],
+                "median": q[1],
+                "q05": q[0],
+                "q95": q[2],
+                "target_range_overlaps": bool(q[0] <= t["hi"] and q[2] >= t["lo"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fit and report
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def finished_waves(config: HistoryConfig) -> list[int]:
+    """Waves with at least one finished point (in order)."""
+    return [w for w in range(1, len(config.wave_points) + 1) if not read_points(config, w).empty]
+
+
+def pairs_plot(config: HistoryConfig, particles: pd.DataFrame, path: Path) -> Path:
+    """Weighted pairs plot of the posterior on the unit scale (prior = the unit square)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io.store import save_figure
+
+    names = config.names
+    d = len(names)
+    w = particles["weight"].to_numpy(float)
+    fig, axes = plt.subplots(d, d, figsize=(1.3 * d, 1.3 * d), squeeze=False)
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            xi = particles[f"u.{names[j]}"].to_numpy(float)
+            if i == j:
+                ax.hist(xi, bins=20, range=(0, 1), weights=w, color="0.3")
+            elif i > j:
+                yi = particles[f"u.{names[i]}"].to_numpy(float)
+                ax.scatter(xi, yi, s=2, c=w, cmap="viridis", linewidths=0)
+                ax.set_xlim(0, 1)
+                ax.set_ylim(0, 1)
+            else:
+                ax.axis("off")
+            if i == d - 1:
+                ax.set_xlabel(names[j].rsplit(".", 2)[-2] + "\n" + names[j].rsplit(".", 1)[-1], fontsize=5)
+            if j == 0:
+                ax.set_ylabel(names[i].rsplit(".", 1)[-1], fontsize=5)
+    fig.suptitle("posterior on the unit prior scale (diagonal: weighted marginals)", fontsize=9)
+    fig.tight_layout()
+    out = save_figure(fig, path, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def fit(
+    config: HistoryConfig, *, posterior: bool = False, targets: TargetSet | None = None, log=None
+) -> dict[str, Any]:
+    """Emulate the finished points of every wave and report them; with ``posterior`` also run the emulator
+    posterior and write ``posterior/`` (particles, draws, summary, predictive, pairs plot, report)."""
+    from ..io.store import write_parquet
+
+    log = log or (lambda msg: None)
+    waves = finished_waves(config)
+    if not waves:
+        raise HistoryError(f"{config.out}: no finished design point yet (run a wave first)")
+    last = waves[-1]
+    emu, spec = wave_emulator(config, last, targets)
+    folder = config.out / "fit"
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_csv(emu.diagnostics, folder / "emulators.csv")
+    points = sum(len(read_points(config, w)) for w in waves)
+    cand = _sobol(len(config.parameters), min(config.candidates, 16384), config.seed + 1)
+    nroy = float(non_implausible(emu, spec, cand, config).mean())
+    result: dict[str, Any] = {
+        "waves": waves,
+        "points": points,
+        "nroy_fraction": nroy,
+        "files": [folder / "emulators.csv"],
+    }
+    log(f"emulated {len(emu.keys)} statistics on {points} points; non-implausible fraction of the prior {nroy:.3g}")
+    if posterior:
+        post_dir = config.out / "posterior"
+        t0 = time.perf_counter()
+        res = fit_posterior(config, emu, spec, post_dir / "abc.db")
+        meta = {"waves": waves, "points": points, "config_sha256": _file_hash(config.path), "model_hash": model_hash()}
+        files = [
+            write_parquet(res.particles, post_dir / "particles.parquet", meta),
+            write_parquet(res.draws, post_dir / "draws.parquet", meta),
+        ]
+        _write_csv(res.summary, post_dir / "summary.csv")
+        pred = predictive_intervals(emu, spec, res.particles, config, seed=config.posterior_seed)
+        _write_csv(pred, post_dir / "predictive.csv")
+        files += [
+            post_dir / "summary.csv",
+            post_dir / "predictive.csv",
+            pairs_plot(config, res.particles, post_dir / "pairs.png"),
+        ]
+        budget = meta | {
+            "emulator_evaluations": res.evaluations,
+            "temperatures": res.temperatures,
+            "wall_time_s": round(time.perf_counter() - t0, 1),
+        }
+        write_json(budget, post_dir / "budget.json")
+        result |= {"posterior": res, "predictive": pred, "files": result["files"] + files}
+    return result

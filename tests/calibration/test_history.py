@@ -1,0 +1,241 @@
+"""History matching and the emulator posterior on a problem whose answer is known in closed form.
+
+Simulator: two statistics y_j = u_j + ε, ε ~ N(0, 0.02²), on the unit square; targets y_j = 0.5 with scale 0.1
+and no model discrepancy. The posterior of u_j is then N(0.5, 0.1²) truncated to [0, 1] (mean 0.5, SD 0.0999), and
+the non-implausible region of cutoff 3 is |u_j − 0.5| < 0.3 up to the emulator's uncertainty.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calibration import history as hm
+
+pytest.importorskip("pyabc")
+pytest.importorskip("sklearn")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(tmp_path: Path, **kw) -> hm.HistoryConfig:
+    params = [hm.Parameter("a.x", 0.0, 1.0), hm.Parameter("a.y", 10.0, 1000.0, "log10")]
+    cfg = hm.HistoryConfig(
+        path=tmp_path / "p.toml",
+        scenario=tmp_path / "s.toml",
+        out=tmp_path / "out",
+        parameters=params,
+        fit=["t"],
+        check=[],
+        discrepancy=0.0,
+        order=1,
+        population=400,
+        max_populations=12,
+        posterior_seed=7,
+    )
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def _spec() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "stat_key": ["y0", "y1"],
+            "target_id": ["t", "t"],
+            "value": [0.5, 0.5],
+            "lo": [0.45, 0.45],
+            "hi": [0.55, 0.55],
+            "scale": [0.1, 0.1],
+            "kind": ["value", "value"],
+        }
+    )
+
+
+def _simulate(u: np.ndarray, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {"y0": u[:, 0] + 0.02 * rng.standard_normal(len(u)), "y1": u[:, 1] + 0.02 * rng.standard_normal(len(u))}
+    )
+
+
+@pytest.fixture(scope="module")
+def emulated():
+    u = hm._sobol(2, 48, seed=3)
+    return u, hm.fit_emulators(u, _simulate(u), seed=0)
+
+
+def test_parameter_unit_scale_round_trip():
+    p = hm.Parameter("a.y", 10.0, 1000.0, "log10")
+    assert p.from_unit(0.5) == pytest.approx(100.0)
+    assert p.to_unit(p.from_unit(0.3)) == pytest.approx(0.3)
+    q = hm.Parameter("a.x", 2.0, 4.0)
+    assert q.from_unit(0.25) == pytest.approx(2.5)
+
+
+def test_emulator_recovers_the_function_and_its_noise(emulated):
+    u, emu = emulated
+    diag = emu.diagnostics.set_index("stat_key")
+    assert (diag["r2_heldout"] > 0.98).all()
+    assert (diag["within_3sd"] >= 0.9).all()
+    # the white-noise term estimates the simulator's sampling noise (0.02), not the latent uncertainty
+    assert diag["noise_sd"].between(0.01, 0.04).all()
+    grid = np.array([[0.2, 0.7], [0.5, 0.5], [0.9, 0.1]])
+    mean, sd = emu.predict(grid)
+    assert np.abs(mean - grid).max() < 0.03
+    assert (sd < 0.02).all()
+
+
+def test_residuals_of_value_and_interval_targets():
+    spec = pd.DataFrame(
+        {"value": [1.0, 1.0], "lo": [0.1, 0.1], "hi": [1.0, 1.0], "scale": [0.2, 0.2], "kind": ["value", "interval"]}
+    )
+    r = hm.residuals(np.array([[0.5, 0.5], [0.0, 0.0]]), spec)
+    assert r[0].tolist() == pytest.approx([-0.5, 0.0])  # inside the interval: no residual
+    assert r[1].tolist() == pytest.approx([-1.0, 0.1])  # below it: its distance to the bound
+
+
+def test_non_implausible_region_is_the_analytic_one(tmp_path, emulated):
+    _, emu = emulated
+    cfg = _config(tmp_path)
+    grid = np.array([[x, 0.5] for x in np.linspace(0.0, 1.0, 101)])
+    keep = hm.non_implausible(emu, _spec(), grid, cfg)
+    inside = grid[keep, 0]
+    assert inside.min() == pytest.approx(0.2, abs=0.03) and inside.max() == pytest.approx(0.8, abs=0.03)
+
+
+def test_posterior_matches_the_closed_form(tmp_path, emulated):
+    _, emu = emulated
+    cfg = _config(tmp_path)
+    res = hm.fit_posterior(cfg, emu, _spec(), tmp_path / "abc.db")
+    w = res.particles["weight"].to_numpy()
+    for path in ("a.x", "a.y"):
+        u = res.particles[f"u.{path}"].to_numpy()
+        mean = float(np.sum(w * u))
+        sd = math.sqrt(float(np.sum(w * (u - mean) ** 2)))
+        # N(0.5, 0.1²) convolved with the emulator's own small uncertainty
+        assert mean == pytest.approx(0.5, abs=0.03)
+        assert sd == pytest.approx(0.1, rel=0.25)
+    assert res.temperatures[-1] == pytest.approx(1.0)
+    summary = res.summary.set_index("parameter")
+    assert summary.loc["a.y", "median"] == pytest.approx(100.0, rel=0.2)  # log10 scale: 10^(1 + 2·0.5)
+    assert summary["informed"].all() and (summary["at_bound"] == "").all()
+    assert list(res.draws.columns) == ["draw", "a.x", "a.y"] and len(res.draws) == len(res.particles)
+
+
+def test_a_posterior_pressed_against_a_bound_is_flagged(tmp_path, emulated):
+    _, emu = emulated
+    spec = _spec().assign(value=[0.0, 0.5], lo=[0.0, 0.45], hi=[0.0, 0.55])
+    res = hm.fit_posterior(_config(tmp_path, population=200), emu, spec, tmp_path / "abc.db")
+    flags = res.summary.set_index("parameter")["at_bound"]
+    assert flags["a.x"] == "low" and flags["a.y"] == ""
+
+
+def test_shipped_declaration_loads_and_splits_targets():
+    cfg = hm.load_config(ROOT / "calibration" / "posterior.toml")
+    assert 10 <= len(cfg.parameters) <= 20
+    assert any(p.is_cohort for p in cfg.parameters)
+    assert not set(cfg.fit) & set(cfg.check)
+    spec = hm.fit_spec(cfg)
+    assert set(spec["target_id"]) <= set(cfg.fit)
+    # trial visits beyond the budget's horizon are not fitted (they are predictions)
+    assert "sciatica_trial_leg_vas_itt[week 104]" not in set(spec["stat_key"])
+    assert "sciatica_trial_leg_vas_itt[week 0]" in set(spec["stat_key"])
+
+
+def test_wave_one_design_is_a_balanced_sobol_prefix():
+    cfg = hm.load_config(ROOT / "calibration" / "posterior.toml")
+    d = hm.wave_design(cfg, 1)
+    assert len(d) == cfg.wave_points[0]
+    u = d[[f"u.{p}" for p in cfg.names]].to_numpy()
+    # each 2^k prefix puts equally many points in each half of every coordinate
+    for n in (16, 32, 64):
+        assert ((u[:n] < 0.5).sum(axis=0) == n // 2).all()
+    for p in cfg.parameters:
+        assert d[p.path].between(p.lo, p.hi).all()
+    assert hm.wave_design(cfg, 1).equals(d)  # deterministic
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "scenario: missing"),
+        ('scenario = "s.toml"\nout = "o"\n[[parameter]]\npath = "parameters.nope.x"\n', "not a calibrated parameter"),
+        (
+            'scenario = "s.toml"\nout = "o"\n[[parameter]]\npath = "cohort.patient.x.gsd"\nlow = 1\nhigh = 2\n',
+            "needs a `reason`",
+        ),
+        (
+            'scenario = "s.toml"\nout = "o"\n[[parameter]]\npath = "cohort.patient.x.gsd"\nlow = 2\nhigh = 1\nreason = "r"\n',
+            "high must exceed low",
+        ),
+        (
+            'scenario = "s.toml"\nout = "o"\n[targets]\nfit = ["nope"]\n[[parameter]]\npath = "parameters.pain.resolution_per_day"\n',
+            "'nope' is not a target",
+        ),
+        (
+            'scenario = "s.toml"\nout = "o"\n[budget]\npatients = -3\n[targets]\nfit = ["regression_prob_bulging"]\n[[parameter]]\npath = "parameters.pain.resolution_per_day"\n',
+            "budget.patients",
+        ),
+        ("scenario = [", "not valid TOML"),
+    ],
+)
+def test_bad_declarations_name_the_problem(tmp_path, text, message):
+    (tmp_path / "s.toml").write_text("")
+    f = tmp_path / "p.toml"
+    f.write_text(text)
+    with pytest.raises(hm.HistoryError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        hm.load_config(f)
+
+
+def _tiny_declaration(tmp_path: Path) -> Path:
+    text = (ROOT / "calibration" / "posterior.toml").read_text(encoding="utf-8")
+    text = text.replace(
+        'scenario = "../scenarios/cohort_default.toml"', f'scenario = "{ROOT / "scenarios" / "cohort_default.toml"}"'
+    )
+    text = text.replace('out = "posterior"', 'out = "out"').replace("patients = 60", "patients = 8")
+    text = text.replace("days = 365", "days = 12").replace("wave_points = [128, 64, 64]", "wave_points = [8, 8]")
+    f = tmp_path / "posterior.toml"
+    f.write_text(text, encoding="utf-8")
+    return f
+
+
+def test_cli_runs_a_wave_point_resumes_and_refuses_a_changed_declaration(tmp_path):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    f = _tiny_declaration(tmp_path)
+    runner = CliRunner()
+    args = ["posterior", str(f), "--points", "1", "--parts", str(tmp_path / "parts")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    pts = pd.read_csv(tmp_path / "out" / "wave-01" / "points.csv")
+    assert pts["point"].tolist() == [0] and pts["failed_patients"].tolist() == [0]
+    assert np.isfinite(pts["cd68_density_category_fractions[mild_0_10_per_cm2]"]).all()
+    cfg = hm.load_config(f)
+    row = pts.iloc[0]
+    for p in cfg.parameters:  # the stored values are the design's
+        assert row[p.path] == pytest.approx(float(p.from_unit(row[f"u.{p.path}"])))
+    # resume: the next point is appended, the first is kept as it was
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    again = pd.read_csv(tmp_path / "out" / "wave-01" / "points.csv")
+    assert again["point"].tolist() == [0, 1]
+    pd.testing.assert_frame_equal(again.iloc[:1], pts, check_dtype=False)
+    budget = json.loads((tmp_path / "out" / "wave-01" / "budget.json").read_text())
+    assert budget["points"] == 2 and len(budget["sessions"]) == 2
+    # a changed declaration is another calibration: refused, nothing appended
+    f.write_text(f.read_text().replace("cutoff = 3.0", "cutoff = 2.5"))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "other declared settings" in r.output
+    assert len(pd.read_csv(tmp_path / "out" / "wave-01" / "points.csv")) == 2
+    # too few points to emulate: a clear message, exit 2
+    f.write_text(f.read_text().replace("cutoff = 2.5", "cutoff = 3.0"))
+    r = runner.invoke(app, ["posterior", str(f), "--fit"])
+    assert r.exit_code == 2 and "fewer than 8 finished points" in r.output
