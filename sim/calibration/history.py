@@ -121,6 +121,9 @@ class HistoryConfig:
     check: list[str]
     patients: int = 60
     days: float = 365.0
+    #: days per wave (default: ``days`` for every wave); a cheaper first wave screens the prior on the early
+    #: statistics, the later ones reach the one-year outcomes
+    wave_days: list[float] = field(default_factory=list)
     seed: int = 20240601
     wave_points: list[int] = field(default_factory=lambda: [128, 64, 64])
     cutoff: float = 3.0
@@ -130,6 +133,10 @@ class HistoryConfig:
     population: int = 1000
     max_populations: int = 20
     posterior_seed: int = 20261202
+
+    def days_of(self, wave: int) -> float:
+        """Simulated days of a wave's patients."""
+        return float(self.wave_days[wave - 1]) if self.wave_days else float(self.days)
 
     @property
     def names(self) -> list[str]:
@@ -238,6 +245,15 @@ def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryCo
     waves = budget.get("wave_points", [128, 64, 64])
     if not isinstance(waves, list) or not waves or not all(isinstance(n, int) and n >= 8 for n in waves):
         raise _problem(path, "budget.wave_points", f"must be a list of integers ≥ 8, got {waves!r}")
+    wave_days = budget.get("wave_days", [])
+    if not isinstance(wave_days, list) or (
+        wave_days
+        and (
+            len(wave_days) != len(waves)
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 1 for x in wave_days)
+        )
+    ):
+        raise _problem(path, "budget.wave_days", f"must be one number of days ≥ 1 per wave, got {wave_days!r}")
     base = path.parent
     cfg = HistoryConfig(
         path=path,
@@ -250,6 +266,7 @@ def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryCo
         days=number(budget, "budget", "days", 365.0, float, 1.0),
         seed=number(budget, "budget", "seed", 20240601, int),
         wave_points=list(waves),
+        wave_days=wave_days,
         cutoff=number(emulator, "emulator", "cutoff", 3.0, float, 0.1),
         order=number(emulator, "emulator", "order", 2, int, 1),
         discrepancy=number(emulator, "emulator", "discrepancy", 0.5),
@@ -487,6 +504,7 @@ def run_wave(
         todo = todo[: max(0, max_points)]
     base = load_scenario(config.scenario)
     parts_dir = Path(parts) / f"wave-{wave:02d}"
+    days = config.days_of(wave)
     budget_file = d / "budget.json"
     budget = json.loads(budget_file.read_text(encoding="utf-8")) if budget_file.is_file() else {"sessions": []}
     session = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "points": 0, "wall_time_s": 0.0}
@@ -498,7 +516,7 @@ def run_wave(
         for point in chunk:
             row = design.loc[design["point"] == point].iloc[0]
             scen, params = point_scenario(base, config, row)
-            runs = draw_patients(scen, config.patients, seed=point_seed(config, wave, point), days=config.days)
+            runs = draw_patients(scen, config.patients, seed=point_seed(config, wave, point), days=days)
             plan[point] = runs
             for r in runs:
                 jobs.append(
@@ -521,7 +539,7 @@ def run_wave(
         session["wall_time_s"] = round(time.perf_counter() - t0, 1)
         budget["points"] = int(len(done))
         budget["simulated_patients"] = int(len(done)) * config.patients
-        budget["patient_days"] = int(len(done)) * config.patients * config.days
+        budget["patient_days"] = int(len(done)) * config.patients * days
         budget["wall_time_s"] = round(sum(s["wall_time_s"] for s in budget["sessions"]), 1)
         write_json(budget, budget_file)
         log(f"wave {wave}: {len(done)}/{len(design)} points ({session['wall_time_s']:.0f} s this session)")
