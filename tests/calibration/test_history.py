@@ -200,6 +200,7 @@ def _tiny_declaration(tmp_path: Path) -> Path:
     )
     text = text.replace('out = "posterior"', 'out = "out"').replace("patients = 60", "patients = 8")
     text = text.replace("days = 365", "days = 12").replace("wave_points = [128, 64, 64]", "wave_points = [8, 8]")
+    text = text.replace("wave_days = [100, 365, 365]", "wave_days = [12, 12]")
     f = tmp_path / "posterior.toml"
     f.write_text(text, encoding="utf-8")
     return f
