@@ -67,6 +67,8 @@ def input_errors_exit_2[F: Callable](fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ScenarioError as exc:
+            if getattr(exc, "one_line", False):  # e.g. a posterior-draws file: file, column, draw, problem
+                fail(str(exc))
             err_console.print(styled("error:", "bold red", f" {exc.source}: {len(exc.problems)} problem(s)"))
             for p in exc.problems:
                 err_console.print(f"  - {p}")

@@ -76,6 +76,34 @@ def _plot(out: Path) -> None:
         console.print(f"wrote {path}")
 
 
+def _note_changed_posterior(out: Path, post) -> None:
+    """Say so when ``out`` holds a finished cohort run with another posterior file (or with one / without one).
+
+    Nothing is refused: as for a changed scenario, every patient whose resolved scenario changed is recomputed
+    (its part's fingerprint no longer matches), the others are reused, and the tables describe this run.
+    """
+    import json
+
+    try:
+        before = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(before, dict) or before.get("kind") != "cohort":
+        return
+    old = before.get("posterior") if isinstance(before.get("posterior"), dict) else None
+    old_sha = old.get("sha256") if old else None
+    new_sha = post.sha256 if post is not None else None
+    if old_sha == new_sha:
+        return
+    if old is None:
+        what = f"without --posterior; now with {post.path}"
+    elif post is None:
+        what = f"with --posterior {old.get('file')}; now without one"
+    else:
+        what = f"with --posterior {old.get('file')} (sha256 {str(old_sha)[:12]}…); now {post.path} ({new_sha[:12]}…)"
+    note(f"{out} holds a cohort run {what}: patients whose scenario changed are recomputed")
+
+
 @input_errors_exit_2
 def cohort(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [cohort] section.", show_default=False)],
@@ -98,6 +126,15 @@ def cohort(
         float | None, typer.Option(help="Simulated days per patient, a whole number 1-3650 (overrides cohort.days).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Root seed (overrides cohort.seed).", min=0)] = None,
+    posterior: Annotated[
+        Path | None,
+        typer.Option(
+            "--posterior",
+            help="Parquet file of posterior draws (a 'draw' column and one column per dotted parameters.* or "
+            "cohort.* path): each patient is simulated under one draw, chosen from its own seed (docs/cohorts.md).",
+            show_default=False,
+        ),
+    ] = None,
     retries: RetriesOpt = 2,
     plot: PlotOpt = True,
     overwrite: OverwriteFlag = False,
@@ -107,7 +144,7 @@ def cohort(
     Rerunning the same command into the same directory computes only the patients that are missing.
     """
     from ..cohort import run_cohort
-    from ..cohort.draw import cohort_days
+    from ..cohort.draw import cohort_days, cohort_root_seed
     from ..limits import check_count, check_run_budget
     from .run_cmds import _check_cohort_draws, resolve_days
 
@@ -120,9 +157,20 @@ def cohort(
     n = patients if patients is not None else (scen.cohort.patients if scen.cohort is not None else 100)
     check_count("DISCSIM_MAX_RUNS", n, "patients", "simulate fewer patients (--patients)")
     check_run_budget(resolve_days(scen, d), what="each patient's run")
-    if scen.cohort is not None:
-        _check_cohort_draws(scen, str(scenario))
+    post = None
+    if posterior is not None:
+        from ..cohort.posterior import load_posterior
+
+        post = load_posterior(posterior, scen)  # PosteriorError (exit 2) before anything is written
+    if scen.cohort is not None or post is not None:
+        _check_cohort_draws(scen, str(scenario), post, seed)
     out = claim_out(out if out is not None else default_out(scen.name, "-cohort"), "cohort", overwrite)
+    if post is not None:
+        note(
+            f"{posterior}: {post.n_draws} posterior draws of {len(post.columns)} value(s); each patient uses one, "
+            f"chosen from root seed {seed if seed is not None else cohort_root_seed(scen)} and its number"
+        )
+    _note_changed_posterior(out, post)
     if scen.cohort is None:
         note(f"{scenario} has no [cohort] section: the {n} patients differ only by their random seed")
     if scen.cohort is not None and scen.cohort.sample_day.support()[1] > d:
@@ -140,6 +188,7 @@ def cohort(
             retries=retries,
             progress=bar,
             source=str(scenario),
+            posterior=post,
         )
     m = result.manifest
     console.print(

@@ -95,14 +95,23 @@ def _is_trial_file(path: Path) -> bool:
     return "arm" in parse_toml(read_input_text(path), str(path))
 
 
-def _check_cohort_draws(scen: Scenario, source: str) -> None:
-    """Draw the first patients of a [cohort] section, so that `check` finds what `cohort` would hit."""
+def _check_cohort_draws(scen: Scenario, source: str, posterior=None, root: int | None = None) -> None:
+    """Draw the first patients of a [cohort] section, so that `check` finds what `cohort` would hit.
+
+    With ``posterior`` (a checked :class:`sim.cohort.posterior.PosteriorDraws`) each under its own draw.
+    """
     from ..cohort.draw import draw_patient
+    from ..cohort.posterior import PosteriorError, draw_posterior_patient
     from ..scenario import Problem
 
     for k in range(CHECK_DRAWS):
         try:
-            draw_patient(scen, k)
+            if posterior is None:
+                draw_patient(scen, k, root=root)
+            else:
+                draw_posterior_patient(scen, posterior, k, root=root)
+        except PosteriorError:
+            raise
         except ScenarioError as exc:
             raise ScenarioError(
                 source, [Problem(f"cohort (patient {k}): {p.path}", p.message, p.line) for p in exc.problems]

@@ -6,10 +6,12 @@ Output directory::
       parts/patient-000042.parquet   one per patient (timeseries + patient/seed columns), atomic
       parts/patient-000042.error.json   only for a patient whose simulation failed
       patients.parquet     one row per patient: seed, random effects, tissue sample at sample_day, outcomes
+                           (with a posterior: its draw, ``posterior_draw``, and the draw's values by dotted path)
       trajectories.parquet patient, day and every timeseries column
       manifest.json        kind "cohort", resolved scenario, root seed, N, per-patient seeds, versions
 
-Rerunning into the same directory recomputes only missing or stale parts.
+Rerunning into the same directory recomputes only missing or stale parts (a part is keyed by the patient's
+resolved scenario, which holds its posterior draw's values when the cohort has one).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +36,9 @@ from .draw import VirtualPatient, cohort_days, cohort_root_seed, draw_patient, f
 from .executor import Outcome, Report, Task, part_path, read_error, run_tasks
 from .summaries import SAMPLE_CYTOKINES, outcome_columns, run_outcomes, tissue_sample
 from .tasks import RunSpec, simulate
+
+if TYPE_CHECKING:
+    from .posterior import PosteriorDraws
 
 __all__ = ["CohortResult", "run_cohort", "patient_key", "consolidate_parts", "PATIENTS", "TRAJECTORIES"]
 
@@ -65,9 +70,22 @@ def _sample_columns() -> list[str]:
     return list(s) + ["ifng_sample", "il4_sample"]
 
 
-def patient_row(vp: VirtualPatient, ts: pd.DataFrame | None, status: str, error: str | None) -> dict[str, Any]:
-    """The patients.parquet row of one patient (NaN samples and outcomes when it failed)."""
-    row: dict[str, Any] = {"patient": vp.index, "seed": vp.seed, "status": status, "error": error or ""}
+def patient_row(
+    vp: VirtualPatient,
+    ts: pd.DataFrame | None,
+    status: str,
+    error: str | None,
+    posterior: tuple[int, dict[str, float]] | None = None,
+) -> dict[str, Any]:
+    """The patients.parquet row of one patient (NaN samples and outcomes when it failed).
+
+    ``posterior = (draw, values)``: the patient's posterior draw (column ``posterior_draw``, after ``seed``) and
+    that draw's values (one column per dotted path, last).
+    """
+    row: dict[str, Any] = {"patient": vp.index, "seed": vp.seed}
+    if posterior is not None:
+        row["posterior_draw"] = posterior[0]
+    row.update(status=status, error=error or "")
     row.update(vp.effects)
     if ts is not None:
         row.update(tissue_sample(ts, vp.effects["sample_day"]))
@@ -79,13 +97,18 @@ def patient_row(vp: VirtualPatient, ts: pd.DataFrame | None, status: str, error:
         row.update(dict.fromkeys(outcome_columns(), math.nan))
     if row.get("rim_exposure") is None:
         row["rim_exposure"] = math.nan
+    if posterior is not None:
+        row.update(posterior[1])
     return row
 
 
-def _patients_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _patients_frame(rows: list[dict[str, Any]], posterior_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     df = pd.DataFrame.from_records(rows)
-    for col in ("patient", "seed", "sample_day"):
-        df[col] = df[col].astype("int64")
+    for col in ("patient", "seed", "sample_day", "posterior_draw"):
+        if col in df:
+            df[col] = df[col].astype("int64")
+    for col in posterior_columns:
+        df[col] = df[col].astype("float64")
     df["breach"] = df["breach"].astype(bool)
     for name, info in Patient.model_fields.items():
         if name != "herniation_type" and name in df:
@@ -142,6 +165,7 @@ def run_cohort(
     retries: int = 2,
     progress: Callable[[Outcome, int, int], None] | None = None,
     source: str | None = None,
+    posterior: PosteriorDraws | None = None,
 ) -> CohortResult:
     """Simulate a virtual cohort into ``out`` (see the module docstring for the layout).
 
@@ -155,6 +179,10 @@ def run_cohort(
         Override ``cohort.days`` / ``cohort.seed``.
     workers, scheduler, client, retries, progress
         See :func:`sim.cohort.executor.run_tasks`.
+    posterior : PosteriorDraws, optional
+        Parameter uncertainty: patient k is simulated under its own posterior draw
+        (:func:`sim.cohort.posterior.draw_posterior_patient`); checked against ``scenario`` first
+        (:class:`sim.cohort.posterior.PosteriorError`, before anything is written).
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -166,7 +194,18 @@ def run_cohort(
     days = float(days) if days is not None else cohort_days(scenario)
     parts = out / PARTS
 
-    plan = [draw_patient(scenario, k, root=root, days=days) for k in range(n)]
+    chosen: list[int] | None = None
+    if posterior is None:
+        plan = [draw_patient(scenario, k, root=root, days=days) for k in range(n)]
+    else:
+        from .posterior import draw_posterior_patient
+
+        posterior.check(scenario)
+        cache: dict[int, Scenario] = {}
+        drawn = [draw_posterior_patient(scenario, posterior, k, root=root, days=days, cache=cache) for k in range(n)]
+        plan = [vp for vp, _ in drawn]
+        chosen = [d for _, d in drawn]
+        del cache
     tasks = [
         Task(
             patient_key(vp.index),
@@ -190,13 +229,20 @@ def run_cohort(
 
     # consolidate: stream the parts into trajectories.parquet, derive one patients row from each
     by_key = {patient_key(vp.index): vp for vp in plan}
+    draw_of = {} if chosen is None else {patient_key(vp.index): d for vp, d in zip(plan, chosen, strict=True)}
+
+    def posterior_of(key: str) -> tuple[int, dict[str, float]] | None:
+        return None if posterior is None else (draw_of[key], posterior.values_of(draw_of[key]))
+
     rows: dict[str, dict[str, Any]] = {}
 
     def on_part(key: str, frame: pd.DataFrame) -> None:
         ts = frame.drop(columns=["patient", "seed"])
-        rows[key] = patient_row(by_key[key], ts, "ok", None)
+        rows[key] = patient_row(by_key[key], ts, "ok", None, posterior_of(key))
 
     meta = {"kind": "cohort", "scenario": scenario.name, "root_seed": root, "n_patients": n, "days": days}
+    if posterior is not None:
+        meta["posterior"] = {"file": str(posterior.path), "sha256": posterior.sha256, "n_draws": posterior.n_draws}
     keys = [t.key for t in tasks]
     consolidate_parts(parts, keys, out / TRAJECTORIES, meta, on_part)
     failed = []
@@ -204,9 +250,9 @@ def run_cohort(
         if key not in rows:
             err = read_error(parts, key)
             message = err["error"] if err else "no result"
-            rows[key] = patient_row(by_key[key], None, "failed", message)
+            rows[key] = patient_row(by_key[key], None, "failed", message, posterior_of(key))
             failed.append({"patient": by_key[key].index, "error": message})
-    patients_df = _patients_frame([rows[k] for k in keys])
+    patients_df = _patients_frame([rows[k] for k in keys], posterior.columns if posterior is not None else ())
     write_parquet(patients_df, out / PATIENTS, meta)
 
     wall = time.perf_counter() - t0
@@ -221,6 +267,8 @@ def run_cohort(
         "seed_derivation": "patient k: SeedSequence(root_seed, spawn_key=(k,)); child 0 draws the random "
         "effects (one sub-stream per key), child 1 gives the simulation seed",
         "seeds": [vp.seed for vp in plan],
+        "posterior": posterior.provenance() if posterior is not None else None,
+        **({"posterior_draws": chosen} if chosen is not None else {}),
         "n_ok": int((patients_df["status"] == "ok").sum()),
         **report.manifest_fields(failed, retries, wall),
         "files": {"patients": PATIENTS, "trajectories": TRAJECTORIES, "parts": PARTS + "/"},
