@@ -280,17 +280,21 @@ def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryCo
     return cfg
 
 
+#: the source that determines a simulated patient: the model, the field solver, the scenario schema and loader,
+#: the run loop, the patient draw and the tissue sample (not the cohort runner, command line or analysis)
+MODEL_SOURCES = ("model", "diffusion", "scenario", "run.py", "limits.py", "cohort/draw.py", "cohort/summaries.py")
+
+
 def model_hash(root: Path | None = None) -> str:
-    """Hash of the source that determines a simulated cohort: the package minus its analysis side (calibration,
-    command line, plots, web view, docs generators). Design-point statistics are valid while it is unchanged."""
+    """Hash of :data:`MODEL_SOURCES` (names and contents). Design-point statistics stay valid while it is
+    unchanged."""
     root = root or Path(__file__).resolve().parents[1]
-    skip = {"calibration", "cli", "plots", "view"}
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.py")):
-        rel = p.relative_to(root)
-        if rel.parts[0] in skip or rel.name == "odd.py":
+        rel = p.relative_to(root).as_posix()
+        if not any(rel == s or rel.startswith(s + "/") for s in MODEL_SOURCES):
             continue
-        h.update(str(rel).encode())
+        h.update(rel.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 

@@ -240,3 +240,16 @@ def test_cli_runs_a_wave_point_resumes_and_refuses_a_changed_declaration(tmp_pat
     f.write_text(f.read_text().replace("cutoff = 2.5", "cutoff = 3.0"))
     r = runner.invoke(app, ["posterior", str(f), "--fit"])
     assert r.exit_code == 2 and "fewer than 8 finished points" in r.output
+
+
+def test_model_hash_covers_the_model_and_not_the_analysis(tmp_path):
+    import shutil
+
+    src = tmp_path / "sim"
+    shutil.copytree(ROOT / "sim", src, ignore=shutil.ignore_patterns("__pycache__"))
+    h = hm.model_hash(src)
+    (src / "calibration" / "extra.py").write_text("x = 1\n")
+    (src / "cohort" / "cohort.py").write_text((src / "cohort" / "cohort.py").read_text() + "\n# note\n")
+    assert hm.model_hash(src) == h
+    (src / "model" / "kernels.py").write_text((src / "model" / "kernels.py").read_text() + "\n# note\n")
+    assert hm.model_hash(src) != h
