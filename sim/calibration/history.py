@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -149,8 +150,10 @@ class HistoryConfig:
         """The declared settings (what a stored wave must have been made with)."""
         d = asdict(self)
         d.pop("path")
-        d["scenario"] = str(self.scenario)
-        d["out"] = str(self.out)
+        # Relative to the config file, so that a calibration's history stays valid in another clone.
+        base = self.path.parent
+        d["scenario"] = Path(os.path.relpath(self.scenario, base)).as_posix()
+        d["out"] = Path(os.path.relpath(self.out, base)).as_posix()
         return d
 
 
