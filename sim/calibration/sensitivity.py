@@ -274,7 +274,7 @@ def _labels(df: pd.DataFrame) -> list[str]:
 def _output_title(name: str, output_days: dict[str, float] | None) -> str:
     col, nominal = OUTPUTS.get(name, (name, math.nan))
     day = (output_days or {}).get(name, nominal)
-    note = "" if day == nominal else f" (day {day:g}: run shorter than day {nominal:g})"
+    note = "" if name not in OUTPUTS or day == nominal else f" (day {day:g}: run shorter than day {nominal:g})"
     return {"pain_vas_week12": "leg VAS at 12 weeks", "volume_fraction_1y": "volume fraction at 1 year"}.get(
         name, name
     ) + note

@@ -488,6 +488,13 @@ def posterior(
     run_posterior: Annotated[
         bool, typer.Option("--posterior", help="With --fit: the emulator posterior (pyabc) and its report.")
     ] = False,
+    sensitivity: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="Sobol indices on the emulators, over the posterior's 95 % box (the prior before a posterior).",
+        ),
+    ] = False,
     allow_stale: Annotated[
         bool, typer.Option(help="Keep points simulated with another model source (not for a shipped calibration).")
     ] = False,
@@ -517,6 +524,15 @@ def posterior(
             fail("--posterior needs --fit")
         if fit:
             result = hm.fit(cfg, posterior=run_posterior, log=lambda m: console.print(m))
+            for f in result["files"]:
+                note(f"wrote {f}")
+        if sensitivity:
+            result = hm.sensitivity(cfg, log=lambda m: console.print(m))
+            r = result["report"]
+            console.print(
+                f"Sobol over {r['box']}: N = {r['N']}, {r['converged']}/{r['outputs']} outputs converged "
+                f"({r['emulator_evaluations']} emulator evaluations, {r['wall_time_s']} s)"
+            )
             for f in result["files"]:
                 note(f"wrote {f}")
     except hm.HistoryError as exc:

@@ -253,3 +253,61 @@ def test_model_hash_covers_the_model_and_not_the_analysis(tmp_path):
     assert hm.model_hash(src) == h
     (src / "model" / "kernels.py").write_text((src / "model" / "kernels.py").read_text() + "\n# note\n")
     assert hm.model_hash(src) != h
+
+
+class _Linear:
+    """A stand-in emulator whose latent mean is y = Σ a_i u_i (independent uniform inputs): S1_i = ST_i =
+    a_i² w_i² / Σ_j a_j² w_j² on a box of widths w."""
+
+    def __init__(self, a):
+        self.a = np.asarray(a, dtype=float)
+        self.keys = ["y"]
+
+    def predict_mean(self, u):
+        return (np.atleast_2d(u) @ self.a)[:, None]
+
+
+def test_emulator_sobol_recovers_the_analytic_indices_on_the_box(tmp_path):
+    cfg = _config(tmp_path)
+    box = pd.DataFrame({"unit_low": [0.0, 0.25], "unit_high": [1.0, 0.75]})  # second parameter: half the width
+    res = hm.emulator_sobol(cfg, _Linear([1.0, 2.0]), box, n=4096, seed=1)
+    s = res.indices.set_index("parameter")
+    # a1² w1² = 1, a2² w2² = 4 · 0.25 = 1: equal shares
+    assert s.loc["a.x", "S1"] == pytest.approx(0.5, abs=0.03) and s.loc["a.y", "S1"] == pytest.approx(0.5, abs=0.03)
+    assert s["ST"].to_numpy() == pytest.approx([0.5, 0.5], abs=0.03)
+    assert res.converged["converged"].all() and res.n == 4096
+    # on the whole prior the second parameter carries 4/5 of the variance
+    whole = hm.emulator_sobol(cfg, _Linear([1.0, 2.0]), hm.posterior_box(cfg, None), n=4096, seed=1)
+    assert whole.indices.set_index("parameter").loc["a.y", "S1"] == pytest.approx(0.8, abs=0.03)
+
+
+def test_sobol_convergence_needs_narrow_intervals_and_s1_below_st():
+    ok = pd.DataFrame(
+        {"output": "y", "S1": [0.5, 0.1], "S1_conf": [0.01, 0.01], "ST": [0.5, 0.12], "ST_conf": [0.01] * 2}
+    )
+    assert hm.sobol_convergence(ok)["converged"].all()
+    wide = ok.assign(ST_conf=[0.06, 0.01])  # a 95 % interval 0.12 wide
+    assert not hm.sobol_convergence(wide)["converged"].any()
+    crossed = ok.assign(S1=[0.5, 0.2])  # S1 above ST beyond both intervals
+    c = hm.sobol_convergence(crossed)
+    assert not c["s1_le_st"].any() and not c["converged"].any()
+
+
+def test_emulator_sobol_doubles_n_until_converged(tmp_path):
+    cfg = _config(tmp_path)
+    res = hm.emulator_sobol(cfg, _Linear([1.0, 0.3]), hm.posterior_box(cfg, None), n=16, max_n=4096, seed=2)
+    assert res.converged["converged"].all() and 16 < res.n <= 4096
+    assert res.evaluations == sum(16 * 2**k * 4 for k in range(int(math.log2(res.n / 16)) + 1))
+
+
+def test_posterior_box_is_the_weighted_central_interval(tmp_path):
+    cfg = _config(tmp_path)
+    u = np.linspace(0.0, 1.0, 1001)
+    particles = pd.DataFrame({"u.a.x": u, "u.a.y": u, "weight": np.where(u < 0.5, 1.0, 0.0)})
+    box = hm.posterior_box(cfg, particles).set_index("parameter")
+    assert box.loc["a.x", "unit_low"] == pytest.approx(0.0125, abs=2e-3)
+    assert box.loc["a.x", "unit_high"] == pytest.approx(0.4875, abs=2e-3)
+    assert box.loc["a.y", "high"] == pytest.approx(10 ** (1 + 2 * box.loc["a.y", "unit_high"]))
+    prior = hm.posterior_box(cfg, None)
+    assert prior["unit_low"].tolist() == [0.0, 0.0] and prior["unit_high"].tolist() == [1.0, 1.0]
+    assert prior["low"].tolist() == [0.0, 10.0] and prior["high"].tolist() == pytest.approx([1.0, 1000.0])
