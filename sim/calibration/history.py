@@ -166,79 +166,64 @@ def _problem(path: Path, where: str, what: str) -> HistoryError:
     return HistoryError(f"{path}: {where}: {what}")
 
 
-def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryConfig:
-    """Read and check a calibration file; every problem names the file and the entry."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HistoryError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise HistoryError(f"{path}: not valid TOML: {err}") from None
-    targets = targets or load_targets()
-    known = {t.id: t for t in targets.entries}
-    schema = calibrated_parameters()
+def _number(path: Path, table: dict[str, Any], where: str, key: str, default: Any, kind: type = float, low=0.0):
+    """``table[key]`` (or ``default``) as a finite number of ``kind`` ≥ ``low``."""
+    v = table.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise _problem(path, f"{where}.{key}", f"must be a number, got {v!r}")
+    if kind is int and int(v) != v:
+        raise _problem(path, f"{where}.{key}", f"must be an integer, got {v!r}")
+    if v < low:
+        raise _problem(path, f"{where}.{key}", f"must be ≥ {low:g}, got {v!r}")
+    return kind(v)
 
-    def section(name: str) -> dict[str, Any]:
-        value = raw.get(name, {})
-        if not isinstance(value, dict):
-            raise _problem(path, f"[{name}]", "must be a table")
-        return value
 
-    def number(table: dict[str, Any], where: str, key: str, default: Any, kind: type = float, low: float = 0.0):
-        v = table.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise _problem(path, f"{where}.{key}", f"must be a number, got {v!r}")
-        if kind is int and int(v) != v:
-            raise _problem(path, f"{where}.{key}", f"must be an integer, got {v!r}")
-        if v < low:
-            raise _problem(path, f"{where}.{key}", f"must be ≥ {low:g}, got {v!r}")
-        return kind(v)
+def _section(path: Path, raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise _problem(path, f"[{name}]", "must be a table")
+    return value
 
-    unknown = set(raw) - {"scenario", "out", "budget", "emulator", "posterior", "targets", "parameter"}
-    if unknown:
-        raise _problem(path, ", ".join(sorted(unknown)), "unknown key")
-    for key in ("scenario", "out"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise _problem(path, key, "missing (a path, relative to this file)")
-    budget, emulator, post, tsec = section("budget"), section("emulator"), section("posterior"), section("targets")
 
-    params: list[Parameter] = []
-    entries = raw.get("parameter", [])
-    if not isinstance(entries, list) or not entries:
-        raise _problem(path, "[[parameter]]", "at least one parameter is needed")
-    for i, entry in enumerate(entries):
-        where = f"parameter[{i}]"
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise _problem(path, where, "needs a `path`")
-        p = entry["path"]
-        extra = set(entry) - {"path", "low", "high", "scale", "reason"}
-        if extra:
-            raise _problem(path, f"{where} ({p})", f"unknown key {', '.join(sorted(extra))}")
-        if p in {q.path for q in params}:
-            raise _problem(path, f"{where} ({p})", "listed twice")
-        if "low" in entry or "high" in entry:
-            lo = number(entry, where, "low", None, low=-math.inf)
-            hi = number(entry, where, "high", None, low=-math.inf)
-            if not hi > lo:
-                raise _problem(path, f"{where} ({p})", f"high must exceed low, got {lo:g}..{hi:g}")
-            if not p.startswith("cohort.") and not entry.get("reason"):
-                raise _problem(path, f"{where} ({p})", "a range other than the schema's prior needs a `reason`")
-            scale = entry.get("scale", "log10" if lo > 0 and hi / lo >= 100 else "linear")
-            source = str(entry.get("reason", ""))
-            if p.startswith("cohort.") and not source:
-                raise _problem(path, f"{where} ({p})", "a cohort spread needs a `reason` for its range")
-        elif p in schema:
-            pr = schema[p]
-            lo, hi, scale, source = pr.lo, pr.hi, pr.scale, "schema prior (x-prior)"
-        else:
-            raise _problem(path, f"{where} ({p})", "not a calibrated parameter of the schema; give low/high/reason")
-        if scale not in ("linear", "log10") or (scale == "log10" and lo <= 0):
-            raise _problem(path, f"{where} ({p})", f"scale must be linear or log10 (with low > 0), got {scale!r}")
-        params.append(Parameter(p, float(lo), float(hi), scale, source))
+def _parameter(path: Path, i: int, entry: Any, schema: dict[str, Any], seen: set[str]) -> Parameter:
+    """One ``[[parameter]]`` entry: a schema prior by path, or an explicit range with its reason."""
+    where = f"parameter[{i}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise _problem(path, where, "needs a `path`")
+    p = entry["path"]
+    extra = set(entry) - {"path", "low", "high", "scale", "reason"}
+    if extra:
+        raise _problem(path, f"{where} ({p})", f"unknown key {', '.join(sorted(extra))}")
+    if p in seen:
+        raise _problem(path, f"{where} ({p})", "listed twice")
+    if "low" in entry or "high" in entry:
+        lo = _number(path, entry, where, "low", None, low=-math.inf)
+        hi = _number(path, entry, where, "high", None, low=-math.inf)
+        if not hi > lo:
+            raise _problem(path, f"{where} ({p})", f"high must exceed low, got {lo:g}..{hi:g}")
+        source = str(entry.get("reason", ""))
+        if not source:
+            what = (
+                "a cohort spread needs a `reason` for its range"
+                if p.startswith("cohort.")
+                else ("a range other than the schema's prior needs a `reason`")
+            )
+            raise _problem(path, f"{where} ({p})", what)
+        scale = entry.get("scale", "log10" if lo > 0 and hi / lo >= 100 else "linear")
+    elif p in schema:
+        pr = schema[p]
+        lo, hi, scale, source = pr.lo, pr.hi, pr.scale, "schema prior (x-prior)"
+    else:
+        raise _problem(path, f"{where} ({p})", "not a calibrated parameter of the schema; give low/high/reason")
+    if scale not in ("linear", "log10") or (scale == "log10" and lo <= 0):
+        raise _problem(path, f"{where} ({p})", f"scale must be linear or log10 (with low > 0), got {scale!r}")
+    return Parameter(p, float(lo), float(hi), scale, source)
 
-    fit = tsec.get("fit", [])
-    check = tsec.get("check", [])
+
+def _target_split(path: Path, tsec: dict[str, Any], targets: TargetSet) -> tuple[list[str], list[str]]:
+    """``[targets]`` fit and check lists: known ids, at least one fitted, none in both."""
+    known = {t.id for t in targets.entries}
+    fit, check = tsec.get("fit", []), tsec.get("check", [])
     for name, ids in (("fit", fit), ("check", check)):
         if not isinstance(ids, list) or not all(isinstance(t, str) for t in ids):
             raise _problem(path, f"targets.{name}", "must be a list of target ids")
@@ -250,30 +235,70 @@ def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryCo
     both = set(fit) & set(check)
     if both:
         raise _problem(path, "targets", f"{', '.join(sorted(both))} both fitted and checked")
+    return list(fit), list(check)
+
+
+def _waves(path: Path, budget: dict[str, Any]) -> tuple[list[int], list[float]]:
+    """``budget.wave_points`` (≥ 8 each) and ``budget.wave_days`` (empty, or one number ≥ 1 per wave)."""
     waves = budget.get("wave_points", [128, 64, 64])
     if not isinstance(waves, list) or not waves or not all(isinstance(n, int) and n >= 8 for n in waves):
         raise _problem(path, "budget.wave_points", f"must be a list of integers ≥ 8, got {waves!r}")
-    wave_days = budget.get("wave_days", [])
-    if not isinstance(wave_days, list) or (
-        wave_days
-        and (
-            len(wave_days) != len(waves)
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 1 for x in wave_days)
+    days = budget.get("wave_days", [])
+    ok = isinstance(days, list) and (
+        not days
+        or (
+            len(days) == len(waves)
+            and all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 1 for x in days)
         )
-    ):
-        raise _problem(path, "budget.wave_days", f"must be one number of days ≥ 1 per wave, got {wave_days!r}")
+    )
+    if not ok:
+        raise _problem(path, "budget.wave_days", f"must be one number of days ≥ 1 per wave, got {days!r}")
+    return list(waves), days
+
+
+def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryConfig:
+    """Read and check a calibration file; every problem names the file and the entry."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HistoryError(f"{path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise HistoryError(f"{path}: not valid TOML: {err}") from None
+    targets = targets or load_targets()
+    unknown = set(raw) - {"scenario", "out", "budget", "emulator", "posterior", "targets", "parameter"}
+    if unknown:
+        raise _problem(path, ", ".join(sorted(unknown)), "unknown key")
+    for key in ("scenario", "out"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise _problem(path, key, "missing (a path, relative to this file)")
+    budget, emulator, post = (_section(path, raw, k) for k in ("budget", "emulator", "posterior"))
+
+    entries = raw.get("parameter", [])
+    if not isinstance(entries, list) or not entries:
+        raise _problem(path, "[[parameter]]", "at least one parameter is needed")
+    schema = calibrated_parameters()
+    params: list[Parameter] = []
+    for i, entry in enumerate(entries):
+        params.append(_parameter(path, i, entry, schema, {q.path for q in params}))
+    fit, check = _target_split(path, _section(path, raw, "targets"), targets)
+    waves, wave_days = _waves(path, budget)
+
+    def number(table: dict[str, Any], where: str, key: str, default: Any, kind: type = float, low: float = 0.0):
+        return _number(path, table, where, key, default, kind, low)
+
     base = path.parent
     cfg = HistoryConfig(
         path=path,
         scenario=(base / raw["scenario"]).resolve(),
         out=(base / raw["out"]).resolve(),
         parameters=params,
-        fit=list(fit),
-        check=list(check),
+        fit=fit,
+        check=check,
         patients=number(budget, "budget", "patients", 60, int, 8),
         days=number(budget, "budget", "days", 365.0, float, 1.0),
         seed=number(budget, "budget", "seed", 20240601, int),
-        wave_points=list(waves),
+        wave_points=waves,
         wave_days=wave_days,
         cutoff=number(emulator, "emulator", "cutoff", 3.0, float, 0.1),
         order=number(emulator, "emulator", "order", 2, int, 1),
