@@ -76,8 +76,9 @@ def _plot(out: Path) -> None:
         console.print(f"wrote {path}")
 
 
-def _note_changed_posterior(out: Path, post) -> None:
-    """Say so when ``out`` holds a finished cohort run with another posterior file (or with one / without one).
+def _note_changed_posterior(out: Path, post, kind: str = "cohort") -> None:
+    """Say so when ``out`` holds a finished ``kind`` run (cohort, trial) with another posterior file (or with one /
+    without one).
 
     Nothing is refused: as for a changed scenario, every patient whose resolved scenario changed is recomputed
     (its part's fingerprint no longer matches), the others are reused, and the tables describe this run.
@@ -88,7 +89,7 @@ def _note_changed_posterior(out: Path, post) -> None:
         before = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    if not isinstance(before, dict) or before.get("kind") != "cohort":
+    if not isinstance(before, dict) or before.get("kind") != kind:
         return
     old = before.get("posterior") if isinstance(before.get("posterior"), dict) else None
     old_sha = old.get("sha256") if old else None
@@ -101,7 +102,8 @@ def _note_changed_posterior(out: Path, post) -> None:
         what = f"with --posterior {old.get('file')}; now without one"
     else:
         what = f"with --posterior {old.get('file')} (sha256 {str(old_sha)[:12]}…); now {post.path} ({new_sha[:12]}…)"
-    note(f"{out} holds a cohort run {what}: patients whose scenario changed are recomputed")
+    redo = "patients whose scenario changed are recomputed" + (", screening included" if kind == "trial" else "")
+    note(f"{out} holds a {kind} run {what}: {redo}")
 
 
 @input_errors_exit_2

@@ -21,8 +21,8 @@ from ._cluster import (
     dask_client,
     only_one,
 )
-from ._common import claim_out, console, default_out, err_console, input_errors_exit_2, styled
-from .cohort_cmds import OverwriteFlag, PlotOpt, RetriesOpt, SchedulerOpt, WorkersOpt, _Bar
+from ._common import claim_out, console, default_out, err_console, input_errors_exit_2, note, styled
+from .cohort_cmds import OverwriteFlag, PlotOpt, RetriesOpt, SchedulerOpt, WorkersOpt, _Bar, _note_changed_posterior
 
 
 class _Screening(_Bar):
@@ -64,6 +64,16 @@ def trial(
     enrol: Annotated[
         int | None, typer.Option("--enrol", help="Enrol the first N eligible [default: population.enrol].", min=1)
     ] = None,
+    posterior: Annotated[
+        Path | None,
+        typer.Option(
+            "--posterior",
+            help="Parquet file of posterior draws (as for discsim cohort): each patient is screened and simulated "
+            "in every arm under one draw, chosen from its own seed; the intervals then include parameter "
+            "uncertainty (docs/trials.md).",
+            show_default=False,
+        ),
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     cluster: ClusterOpt = None,
@@ -96,6 +106,13 @@ def trial(
     tr = load_trial(trial_file)
     if patients is not None or enrol is not None:
         tr = _with_population(tr, patients, enrol)
+    if posterior is not None:
+        from ..cohort.posterior import load_posterior
+        from .run_cmds import _check_cohort_draws
+
+        # PosteriorError (exit 2, one line) before anything is written
+        tr = tr.with_posterior(load_posterior(posterior, tr.population))
+        _check_cohort_draws(tr.population, str(tr.population_path), tr.posterior, tr.root_seed)
     longest = tr.window[1] + tr.spec.follow_up_days
     check_run_budget(
         with_overrides(tr.population, {"simulation.days": float(longest), "cohort": None}, str(trial_file)),
@@ -116,6 +133,12 @@ def trial(
     created = _missing_ancestors(out)
     had_marker = (out / MARKER).exists()
     out = claim_out(out, "trial", overwrite)
+    if tr.posterior is not None:
+        note(
+            f"{posterior}: {tr.posterior.n_draws} posterior draws of {len(tr.posterior.columns)} value(s); each "
+            f"patient uses one (chosen from root seed {tr.root_seed} and its number) in screening and every arm"
+        )
+    _note_changed_posterior(out, tr.posterior, kind="trial")
     with dask_client(scheduler, spec) as client:  # one client (or none) for the screening and the arms
         try:
             with _Screening("screening (untreated course to entry)", pop.patients) as bar:
@@ -212,6 +235,8 @@ def _summary(out: Path) -> None:
                 f"  leg VAS {name}: {_fmt(w['arm_value'])} vs {_fmt(w['ref_value'])}, difference {_fmt(w['effect'])} "
                 f"({_fmt(w['effect_ci_low'])} to {_fmt(w['effect_ci_high'])})"
             )
+    if manifest.get("intervals"):
+        console.print(f"95 % intervals: {manifest['intervals']}")
     surg = manifest["surgery_fraction"]
     console.print("surgery during follow-up: " + ", ".join(f"{a} {100 * v:.0f} %" for a, v in surg.items()))
     for p in manifest.get("published_vs_simulated", []):

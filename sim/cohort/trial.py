@@ -16,11 +16,16 @@ Output directory::
 
     OUT/
       screening.parquet  one row per screened patient: entry day, values at entry, eligible, enrolled, why not
+                         (with a posterior: its draw, ``posterior_draw``, and the draw's values by dotted path)
       parts/arm-<arm>-patient-000042.parquet   one per patient and arm (daily timeseries), atomic, resumable
       arms.parquet       one row per patient, arm and visit (visit 0 = entry): every timeseries column
       outcomes.parquet   one row per patient and arm: time to recovery, surgery, responder, window means, MRI
       effects.parquet    effects of each arm against the reference, overall and by subgroup (sim.cohort.trial_stats)
       manifest.json      kind "trial": the trial, the population, seeds, enrolment, published vs simulated
+
+Parameter uncertainty (``discsim trial --posterior``, :meth:`Trial.with_posterior`): patient ``k`` is drawn under
+one posterior draw, chosen from its own stream (:func:`sim.cohort.posterior.posterior_draw_index` of the trial's
+root seed), the same draw in screening and in every arm; the arms still differ only by their treatments.
 """
 
 from __future__ import annotations
@@ -68,6 +73,17 @@ PARTS = "parts"
 #: bump when the content of a part or of the screening table changes meaning
 PART_FORMAT = 1
 _ENTRY_COLUMNS = [c for c in OBSERVABLES if c != "day"]
+#: what the effects' intervals cover (manifest ``intervals``, printed after a run; docs/trials.md)
+INTERVALS_WITHOUT_POSTERIOR = (
+    "patient sampling only: the parameters are fixed at the population scenario's values, so the intervals do "
+    "not include parameter uncertainty"
+)
+INTERVALS_WITH_POSTERIOR = (
+    "patients and parameters together: each patient is an independent draw from the posterior predictive "
+    "population (its own posterior draw), so the intervals include parameter uncertainty as it spreads the "
+    "patients' outcomes; they are intervals for the effect averaged over the posterior, and shrink with more "
+    "patients (not a credible interval of the effect across draws)"
+)
 
 
 @dataclass
@@ -87,9 +103,21 @@ class TrialResult:
 
 
 def patient_draw(trial: Trial, k: int) -> tuple[VirtualPatient, int]:
-    """Patient ``k`` of the trial's population and its entry day (the same in screening and in every arm)."""
+    """Patient ``k`` of the trial's population and its entry day (the same in screening and in every arm).
+
+    With ``trial.posterior``, the patient is drawn under its posterior draw (``trial.posterior_draw(k)``):
+    :func:`sim.cohort.posterior.draw_posterior_patient` with the trial's root seed, so its random-effect uniforms,
+    simulation seed and entry day are those without a posterior, and its scenario carries the draw's values.
+    """
     entry = trial.entry_day(k)
-    vp = draw_patient(trial.population, k, root=trial.root_seed, days=trial.days_for(entry))
+    days = trial.days_for(entry)
+    if trial.posterior is None:
+        return draw_patient(trial.population, k, root=trial.root_seed, days=days), entry
+    from .posterior import draw_posterior_patient
+
+    vp, _ = draw_posterior_patient(
+        trial.population, trial.posterior, k, root=trial.root_seed, days=days, cache=trial._draw_scenarios
+    )
     return vp, entry
 
 
@@ -111,6 +139,8 @@ def _screening_scenario(vp: VirtualPatient, entry: int) -> Scenario:
 def _screening_fingerprint(trial: Trial) -> str:
     h = hashlib.sha256(trial.population.model_dump_json().encode())
     h.update(repr((trial.root_seed, trial.window, trial.spec.follow_up_days, ENTRY_STREAM, PART_FORMAT)).encode())
+    if trial.posterior is not None:  # a screening made without it, or with another file, is not reused
+        h.update(f"posterior {trial.posterior.sha256}".encode())
     return h.hexdigest()[:24]
 
 
@@ -139,8 +169,14 @@ def _rule_fails(rule: Requirement, value: Any) -> str | None:
 
 
 def _screen_row(trial: Trial, vp: VirtualPatient, entry: int, ts: pd.DataFrame | None, error: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"patient": vp.index, "seed": vp.seed, "entry_day": entry}
+    row: dict[str, Any] = {"patient": vp.index, "seed": vp.seed}
+    draw = trial.posterior_draw(vp.index)
+    if draw is not None:
+        row["posterior_draw"] = draw
+    row["entry_day"] = entry
     row.update({k: v for k, v in vp.effects.items() if k != "sample_day"})
+    if draw is not None:  # the draw's values, by dotted path, after the patient variables
+        row.update(trial.posterior.values_of(draw))  # type: ignore[union-attr]
     if ts is not None:
         last = ts[ts["day"] == float(entry)]
         values = last.iloc[0] if len(last) else None
@@ -244,7 +280,7 @@ def screen(
     if target is not None and n_eligible >= target:
         last = int(table.index[table["enrolled"]].max())
         table = table.iloc[: last + 1].reset_index(drop=True)
-    for col in ("patient", "seed", "entry_day"):
+    for col in ("patient", "seed", "entry_day", *(("posterior_draw",) if trial.posterior is not None else ())):
         table[col] = table[col].astype("int64")
     table["breach"] = table["breach"].astype(bool)
     return table
@@ -370,7 +406,13 @@ def run_trial(
     out = Path(out)
     parts = out / PARTS
     enrolled = enrolment(trial, screening)
-    write_parquet(screening, out / SCREENING, {"kind": "trial-screening", "fingerprint": _screening_fingerprint(trial)})
+    post = trial.posterior
+    post_meta = {"posterior": {"file": str(post.path), "sha256": post.sha256, "n_draws": post.n_draws}} if post else {}
+    write_parquet(
+        screening,
+        out / SCREENING,
+        {"kind": "trial-screening", "fingerprint": _screening_fingerprint(trial), **post_meta},
+    )
 
     plan: list[tuple[str, int, int, int, VirtualPatient]] = []  # key, patient, arm index, entry, patient draw
     tasks = []
@@ -422,10 +464,11 @@ def run_trial(
             failed.append({"patient": k, "arm": arm, "error": message})
         outcome_rows.append(row)
     outcomes = pd.DataFrame.from_records(outcome_rows)
-    for col in ("patient", "seed", "entry_day"):
+    for col in ("patient", "seed", "entry_day", *(("posterior_draw",) if post is not None else ())):
         outcomes[col] = outcomes[col].astype("int64")
     arms_df = pd.concat(visit_rows, ignore_index=True) if visit_rows else pd.DataFrame()
     meta = {"kind": "trial", "name": trial.spec.name, "reference": trial.reference, "arms": trial.arm_names}
+    meta.update(post_meta)
     write_parquet(arms_df, out / ARMS, meta)
     write_parquet(outcomes, out / OUTCOMES, meta)
     effects = trial_effects(outcomes, arms_df, trial.spec, trial.reference)
@@ -453,6 +496,9 @@ def run_trial(
         "seed_derivation": "patient k: SeedSequence(root_seed, spawn_key=(k,)) as in a cohort (child 0 random "
         f"effects, child 1 simulation seed, the same in every arm); entry day from SeedSequence(root_seed, "
         f"spawn_key=(k, {ENTRY_STREAM})), uniform whole day in entry.window_days",
+        "posterior": post.provenance() if post is not None else None,
+        **({"posterior_draws": {int(k): trial.posterior_draw(k) for k in enrolled}} if post is not None else {}),
+        "intervals": INTERVALS_WITH_POSTERIOR if post is not None else INTERVALS_WITHOUT_POSTERIOR,
         "n_screened": int(len(screening)),
         "n_eligible": int(screening["eligible"].sum()),
         "n_enrolled": len(enrolled),

@@ -45,9 +45,9 @@ from __future__ import annotations
 
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -57,6 +57,9 @@ from ..model import OBSERVABLES
 from ..scenario import Problem, Scenario, ScenarioError, load_scenario, validate_model
 from ..scenario.loader import _line_for, _line_index, parse_toml, read_input_text
 from ..scenario.schema import Patient
+
+if TYPE_CHECKING:
+    from .posterior import PosteriorDraws
 
 __all__ = [
     "TrialFile",
@@ -366,7 +369,12 @@ class TrialFile(_Strict):
 
 @dataclass
 class Trial:
-    """A validated trial: the file, its population scenario and the resolved choices."""
+    """A validated trial: the file, its population scenario and the resolved choices.
+
+    ``posterior`` (optional, see :meth:`with_posterior`): parameter uncertainty; patient ``k`` is then drawn under
+    its own posterior draw (:func:`sim.cohort.posterior.draw_posterior_patient` with the trial's root seed), the
+    same in screening and in every arm (:func:`sim.cohort.trial.patient_draw` is the one place that applies it).
+    """
 
     spec: TrialFile
     source: str
@@ -374,6 +382,23 @@ class Trial:
     population_path: Path
     root_seed: int
     reference: str
+    posterior: PosteriorDraws | None = None
+    #: draw -> population scenario with that draw applied (validated once per draw)
+    _draw_scenarios: dict[int, Scenario] = field(default_factory=dict, repr=False, compare=False)
+
+    def with_posterior(self, posterior: PosteriorDraws | None) -> Trial:
+        """This trial with ``posterior`` (checked against the population: :class:`PosteriorError`), or without one."""
+        if posterior is not None:
+            posterior.check(self.population)
+        return replace(self, posterior=posterior, _draw_scenarios={})
+
+    def posterior_draw(self, k: int) -> int | None:
+        """Patient ``k``'s posterior draw (None without a posterior)."""
+        if self.posterior is None:
+            return None
+        from .posterior import posterior_draw_index
+
+        return posterior_draw_index(self.root_seed, k, self.posterior.n_draws)
 
     @property
     def arm_names(self) -> list[str]:
