@@ -311,3 +311,14 @@ def test_posterior_box_is_the_weighted_central_interval(tmp_path):
     prior = hm.posterior_box(cfg, None)
     assert prior["unit_low"].tolist() == [0.0, 0.0] and prior["unit_high"].tolist() == [1.0, 1.0]
     assert prior["low"].tolist() == [0.0, 10.0] and prior["high"].tolist() == pytest.approx([1.0, 1000.0])
+
+
+def test_batched_prediction_is_scikit_learns(emulated):
+    _, emu = emulated
+    x = np.random.default_rng(5).random((300, 2))
+    mean, sd = emu.predict(x)
+    for j, k in enumerate(emu.keys):
+        m, s = emu.models[k].predict(x, return_std=True)
+        np.testing.assert_allclose(mean[:, j], m, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(sd[:, j], np.sqrt(np.maximum(s**2 - emu.noise_sd[k] ** 2, 1e-12)), rtol=1e-8)
+        np.testing.assert_allclose(emu.predict_mean(x)[:, j], m, rtol=1e-10, atol=1e-12)
