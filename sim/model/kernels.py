@@ -318,8 +318,10 @@ def compact(alive, n, uid, pos, phen, age, engulfed):
 def recruitment(vessel_index, chemo, fragment_left, c, rng, out, factor=1.0):
     """Monocytes entering at each vascular site this step, Poisson, into ``out``; returns their total.
 
-    Influx = factor · max · (basal · fragment_left + (1 − basal) · chemo/(chemo + K)) (``factor``: a treatment's
-    multiplier, 1 without).
+    Influx = factor · max · fragment_left · (basal + (1 − basal) · chemo/(chemo + K)) (``factor``: a treatment's
+    multiplier, 1 without). The NP tissue left is the stimulus of the whole influx: chemoattractant amplifies it
+    (up to 1/basal-fold), it cannot sustain it, so recruitment ends with the fragment (macrophages secrete
+    chemoattractant too, and without this the influx could feed itself after resorption).
     """
     total = 0
     for s in range(vessel_index.shape[0]):
@@ -331,7 +333,8 @@ def recruitment(vessel_index, chemo, fragment_left, c, rng, out, factor=1.0):
             factor
             * c.influx_h
             * c.dt_h
-            * (c.basal * fragment_left + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
+            * fragment_left
+            * (c.basal + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
         )
         out[s] = poisson(rng, lam)
         total += out[s]

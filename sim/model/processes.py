@@ -457,8 +457,9 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "recruitment",
-        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(dx/250 µm)²·(basal·left + "
-        "(1 − basal)·c/(c + K)) × a treatment's recruitment multiplier.",
+        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(dx/250 µm)²·left·(basal + "
+        "(1 − basal)·c/(c + K)) × a treatment's recruitment multiplier: the fragment left is the stimulus, "
+        "chemoattractant amplifies it.",
         ("parameters.recruitment", "patient", "treatment"),
         ("field.chemo", "material", "vascular_sites", "treatment.recruitment"),
         ("macrophage.population",),

@@ -574,8 +574,9 @@ class Recruitment(_Strict):
         prior=(0.0, 0.3),
         ge=0,
         le=1,
-        description="Influx without chemoattractant, as a fraction of the maximum, scaled by the remaining "
-        "fragment fraction (the vascularized granulation tissue resolves with the fragment).",
+        description="Influx without chemoattractant, as a fraction of the maximum. The whole influx (basal and "
+        "chemoattractant-driven) is scaled by the remaining fragment fraction: the fragment is the stimulus, and "
+        "the vascularized granulation tissue resolves with it.",
     )
     chemo_half_max_pg_ml: float = calibrated(
         20.0,

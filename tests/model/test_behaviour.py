@@ -77,12 +77,15 @@ def test_np_cell_survival_scales_the_viability_half_life():
 
 
 def test_patient_ifng_raises_and_il4_lowers_pain():
-    kind, days, seed = "transligamentous_extrusion", 40, 3
-    mid = _ts(kind, days, seed)
-    hi_g = _ts(kind, days, seed, (("patient.ifng_pg_ml", 50.0),))
-    hi_4 = _ts(kind, days, seed, (("patient.il4_pg_ml", 50.0),))
-    assert hi_g.pain_vas.iloc[7:].mean() > mid.pain_vas.iloc[7:].mean() + 2.0
-    assert hi_4.pain_vas.iloc[7:].mean() < mid.pain_vas.iloc[7:].mean() - 2.0
+    # paired over 4 patients (seeds): one patient's effect is noisy enough to take either sign
+    kind, days, seeds = "transligamentous_extrusion", 40, (3, 4, 5, 6)
+
+    def mean_vas(items=()):
+        return np.mean([_ts(kind, days, seed, items).pain_vas.iloc[7:].mean() for seed in seeds])
+
+    mid = mean_vas()
+    assert mean_vas((("patient.ifng_pg_ml", 50.0),)) > mid + 2.0
+    assert mean_vas((("patient.il4_pg_ml", 50.0),)) < mid - 2.0
 
 
 def test_higher_il10_background_lowers_pain():

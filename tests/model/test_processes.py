@@ -298,7 +298,7 @@ def test_polarization_and_death_rates_match_their_probabilities():
 
 
 def test_recruitment_is_poisson_with_the_stated_rate():
-    """Influx per site and hour = max·propensity·(basal·left + (1 − basal)·c/(c + K)); fragment intact (left = 1)."""
+    """Influx per site and hour = max·propensity·left·(basal + (1 − basal)·c/(c + K)); fragment intact (left = 1)."""
     m = model(only("recruitment"), **{"patient.inflammatory_propensity": 1.5})
     rec = m.config.parameters.recruitment
     chemo = 25.0
