@@ -21,7 +21,7 @@ with and without a posterior, and patient k's draw does not depend on N, the wor
 
 ::
 
-    post = PosteriorDraws.load("calibration/posterior/draws.parquet")   # the file's own format
+    post = PosteriorDraws.load("calibration/posterior/posterior/draws.parquet")   # the file's own format
     post.check(scenario)                                 # every column a path of scenario, every draw valid
     vp, d = draw_posterior_patient(scenario, post, k, root=root, days=days)
 
