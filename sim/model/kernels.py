@@ -130,11 +130,12 @@ def il10_background(sources, c, fx):
 
 
 @njit(cache=True)
-def macrophage_secretion(pos, phen, n, fields, table, suppressible, c, fx, sources, counts):
+def macrophage_secretion(pos, phen, n, fields, table, suppressible, induced, material, c, fx, sources, counts):
     """Add macrophage secretion (pg/mL/s) to ``sources`` (k, n_vox).
 
     A cell's secretion depends only on its phenotype and voxel (M1 products flagged ``suppressible`` are
-    × (1 − Imax·IL10/(IL10 + IC50)) with the voxel's IL-10), so each occupied voxel receives
+    × (1 − Imax·IL10/(IL10 + IC50)) with the voxel's IL-10; products flagged ``induced`` are × the voxel's NP
+    material fraction, made only on the stimulus), so each occupied voxel receives
     ``conv · Σ_p n_p · rate_p`` from integer phenotype counts: exact and order-independent. ``table`` (3, k)
     is pg/cell/h; ``counts`` an int64 (3, n_vox) scratch of zeros, returned zeroed.
     """
@@ -153,7 +154,10 @@ def macrophage_secretion(pos, phen, n, fields, table, suppressible, c, fx, sourc
             r1 = table[M1, f]
             if suppressible[f]:
                 r1 *= suppress
-            sources[f, v] += c.conv_cell * (n0 * table[M0, f] + n1 * r1 + n2 * table[M2, f])
+            made = c.conv_cell * (n0 * table[M0, f] + n1 * r1 + n2 * table[M2, f])
+            if induced[f]:
+                made *= material[v]
+            sources[f, v] += made
         counts[M0, v] = 0
         counts[M1, v] = 0
         counts[M2, v] = 0
@@ -318,10 +322,9 @@ def compact(alive, n, uid, pos, phen, age, engulfed):
 def recruitment(vessel_index, chemo, fragment_left, c, rng, out, factor=1.0):
     """Monocytes entering at each vascular site this step, Poisson, into ``out``; returns their total.
 
-    Influx = factor · max · fragment_left · (basal + (1 − basal) · chemo/(chemo + K)) (``factor``: a treatment's
-    multiplier, 1 without). The NP tissue left is the stimulus of the whole influx: chemoattractant amplifies it
-    (up to 1/basal-fold), it cannot sustain it, so recruitment ends with the fragment (macrophages secrete
-    chemoattractant too, and without this the influx could feed itself after resorption).
+    Influx = factor · max · (basal · fragment_left + (1 − basal) · chemo/(chemo + K)) (``factor``: a treatment's
+    multiplier, 1 without). Every chemoattractant source needs NP material (MMP cleavage of the matrix; macrophages
+    make it only on NP material, :func:`macrophage_secretion`), so recruitment ends with the fragment.
     """
     total = 0
     for s in range(vessel_index.shape[0]):
@@ -333,8 +336,7 @@ def recruitment(vessel_index, chemo, fragment_left, c, rng, out, factor=1.0):
             factor
             * c.influx_h
             * c.dt_h
-            * fragment_left
-            * (c.basal + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
+            * (c.basal * fragment_left + (1.0 - c.basal) * _sat(chemo[vessel_index[s]], c.k_chemo_recruit))
         )
         out[s] = poisson(rng, lam)
         total += out[s]
@@ -561,6 +563,7 @@ def advance(
     np_activated,
     secretion_table,
     il10_suppressible,
+    stimulus_induced,
     pain_weights,
     pain_half_max,
     gc_repressed,
@@ -619,7 +622,20 @@ def advance(
             if on.il10_background:
                 il10_background(sources, c, fx)
             if on.macrophage_secretion:
-                macrophage_secretion(pos, phen, n, fields, secretion_table, il10_suppressible, c, fx, sources, counts)
+                macrophage_secretion(
+                    pos,
+                    phen,
+                    n,
+                    fields,
+                    secretion_table,
+                    il10_suppressible,
+                    stimulus_induced,
+                    material,
+                    c,
+                    fx,
+                    sources,
+                    counts,
+                )
             if on.glucocorticoid_repression:
                 glucocorticoid_repression(sources, gc_repressed, treat[TR_GC, done])
             if on.transport:

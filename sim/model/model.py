@@ -314,6 +314,7 @@ class DiscModel(mesa.Model):
                 a["np_activated"],
                 a["secretion_table"],
                 a["il10_suppressible"],
+                a["stimulus_induced"],
                 a["pain_weights"],
                 a["pain_half_max"],
                 a["gc_repressed"],

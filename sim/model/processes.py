@@ -65,6 +65,10 @@ CYTOKINE_ROLES: dict[str, tuple[str, ...]] = {
     # NF-κB/AP-1 targets that glucocorticoids repress in NP cells and macrophages (transrepression: TNF-α, IL-1β,
     # IL-6, IL-8 and MMP-3 expression; Barnes 2006 Eur Respir J, Rhen & Cidlowski 2005 NEJM, recalled)
     "glucocorticoid_repressed": ("tnf", "il1b", "il6", "il8", "mmp"),
+    # macrophage products made only on the stimulus: × the voxel's NP material. Macrophages make the monocyte
+    # chemoattractant (CCL2) when activated (by NP tissue, TNF-α, IL-1β; Deshmane 2009 J Interferon Cytokine
+    # Res 29:313, review, recalled); made constitutively, it let the influx feed itself after resorption
+    "stimulus_induced": ("chemo",),
 }
 
 #: Non-field state a process may read or write (fields are ``field.<c>``, sources ``source.<c>``).
@@ -210,9 +214,11 @@ def _macrophage_secretion(s: Scenario, sec) -> dict:
     for c in CYTOKINE_ROLES["transcriptionally_primed"]:
         table[1, CYTOKINES.index(c)] *= gain
     suppressible = np.array([c in CYTOKINE_ROLES["pro_inflammatory"] for c in CYTOKINES])
+    induced = np.array([c in CYTOKINE_ROLES["stimulus_induced"] for c in CYTOKINES])
     return {
         "secretion_table": table,
         "il10_suppressible": suppressible,
+        "stimulus_induced": induced,
         "conv_cell": 1.0 / (sec.voxel_volume_ml * 3600.0),  # pg/cell/h -> pg/mL/s in one voxel
         "il10_imax": se.il10_max_inhibition,
         "il10_ic50": se.il10_ic50_pg_ml,
@@ -352,9 +358,10 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "macrophage_secretion",
-        "Each occupied voxel gets Σ_p n_p·rate_p; M1 pro-inflammatory products × (1 − Imax·IL10/(IL10 + IC50)).",
+        "Each occupied voxel gets Σ_p n_p·rate_p; M1 pro-inflammatory products × (1 − Imax·IL10/(IL10 + IC50)); "
+        "chemoattractant × the voxel's NP material (made on the stimulus only).",
         ("parameters.secretion", "patient"),
-        (*_POP, "field.il10"),
+        (*_POP, "field.il10", "material"),
         _fields("source"),
         ("macrophage_secretion",),
         (),
@@ -457,9 +464,8 @@ PROCESSES: tuple[Process, ...] = (
     ),
     Process(
         "recruitment",
-        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(dx/250 µm)²·left·(basal + "
-        "(1 − basal)·c/(c + K)) × a treatment's recruitment multiplier: the fragment left is the stimulus, "
-        "chemoattractant amplifies it.",
+        "Poisson(λ·dt) monocytes (M0) per vascular site, λ = influx·propensity·(dx/250 µm)²·(basal·left + "
+        "(1 − basal)·c/(c + K)) × a treatment's recruitment multiplier.",
         ("parameters.recruitment", "patient", "treatment"),
         ("field.chemo", "material", "vascular_sites", "treatment.recruitment"),
         ("macrophage.population",),

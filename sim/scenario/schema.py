@@ -369,7 +369,12 @@ def _secretion(phenotype: str, **defaults: float) -> type[_Strict]:
             prior=_SECRETION_PRIOR,
             ge=0,
             le=1.0,
-            description=f"{phenotype} secretion of {name}.",
+            description=f"{phenotype} secretion of {name}"
+            + (
+                " in a voxel full of NP material (× the voxel's material: made on the stimulus only)."
+                if name == "chemo"
+                else "."
+            ),
             note=_SEC_NOTE,
         )
     ns["__annotations__"] = ann
@@ -574,9 +579,8 @@ class Recruitment(_Strict):
         prior=(0.0, 0.3),
         ge=0,
         le=1,
-        description="Influx without chemoattractant, as a fraction of the maximum. The whole influx (basal and "
-        "chemoattractant-driven) is scaled by the remaining fragment fraction: the fragment is the stimulus, and "
-        "the vascularized granulation tissue resolves with it.",
+        description="Influx without chemoattractant, as a fraction of the maximum, scaled by the remaining "
+        "fragment fraction (the vascularized granulation tissue resolves with the fragment).",
     )
     chemo_half_max_pg_ml: float = calibrated(
         20.0,

@@ -63,21 +63,6 @@ def test_no_recruitment_at_zero_influx():
     assert total == 0 and out.sum() == 0
 
 
-def test_recruitment_ends_with_the_fragment():
-    """The fragment left scales the whole influx: saturating chemoattractant recruits nobody once it is gone,
-    and the Poisson mean is proportional to what is left."""
-    sites = np.arange(200, dtype=np.int64)
-    out = np.zeros(200, dtype=np.int64)
-    c = _params(influx_h=2.0, basal=0.05, k_chemo_recruit=20.0, dt_h=1.0)
-    rng = stream_for(1)[0]
-    assert K.recruitment(sites, np.full(200, 1e6), 0.0, c, rng, out) == 0 and out.sum() == 0
-    for left in (1.0, 0.25):
-        lam = 2.0 * left * (0.05 + 0.95 * 30.0 / 50.0)
-        total = sum(K.recruitment(sites, np.full(200, 30.0), left, c, rng, out) for _ in range(50))
-        mean = lam * 200 * 50
-        assert abs(total - mean) <= 4.5 * math.sqrt(mean)
-
-
 def test_sensitization_relaxes_to_its_analytic_equilibrium():
     s = Scenario()
     pain = PainState.from_parameters(s.parameters.pain, 1.0)

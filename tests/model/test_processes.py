@@ -103,23 +103,31 @@ def test_unknown_process_is_a_scenario_error_naming_the_valid_ones():
 # ------------------------------------------------------------------------------------------- closed forms
 @pytest.mark.parametrize("il10", [0.0, 30.0, 400.0])
 def test_macrophage_secretion_into_a_voxel_with_il10_suppression(il10):
-    """source_c = conv · (n0·r0_c + n1·r1_c·σ_c + n2·r2_c), σ = 1 − Imax·IL10/(IL10 + IC50) for the M1
-    pro-inflammatory products (TNF-α, IL-1β, IL-6, IL-8), σ = 1 otherwise; conv = 1/(voxel mL · 3600 s/h)."""
+    """source_c = conv · (n0·r0_c + n1·r1_c·σ_c + n2·r2_c) · g_c, σ = 1 − Imax·IL10/(IL10 + IC50) for the M1
+    pro-inflammatory products (TNF-α, IL-1β, IL-6, IL-8), σ = 1 otherwise; g = the voxel's NP material for the
+    stimulus-induced chemoattractant, 1 otherwise; conv = 1/(voxel mL · 3600 s/h). The same cells in a voxel
+    without material (a vascular site outside the fragment) make everything but chemoattractant."""
     m = model(only("macrophage_secretion"), **NO_PATIENT_SIGNALS)
-    v = int(m.section.vessel_index[0])
-    m.macrophages.add(np.full(4, v, dtype=np.int64))
-    m.macrophages.phen[:] = [1, 1, 2, 0]
-    m.fields["il10"].flat[v] = il10
+    material = m.material.reshape(-1)
+    inside = int(np.flatnonzero((material > 0.2) & (material < 1.0))[0])  # a partial-volume rim voxel
+    outside = int(next(s for s in m.section.vessel_index if material[s] == 0.0))
+    for v in (inside, outside):
+        m.macrophages.add(np.full(4, v, dtype=np.int64))
+        m.fields["il10"].flat[v] = il10
+    m.macrophages.phen[:] = [1, 1, 2, 0] * 2
     m.step()
     se = m.config.parameters.secretion
     conv = 1.0 / (m.section.voxel_volume_ml * 3600.0)
     sigma = 1.0 - se.il10_max_inhibition * il10 / (il10 + se.il10_ic50_pg_ml)
     for c in CYTOKINES:
         r1 = getattr(se.m1, c) * (sigma if c in ("tnf", "il1b", "il6", "il8") else 1.0)
-        expected = conv * (getattr(se.m0, c) + 2 * r1 + getattr(se.m2, c))
+        made = conv * (getattr(se.m0, c) + 2 * r1 + getattr(se.m2, c))
         src = m.fields.source(c)
-        assert src.flat[v] == pytest.approx(expected, rel=1e-12, abs=0.0), c
-        assert np.count_nonzero(src) == (1 if expected else 0), c
+        for v in (inside, outside):
+            expected = made * (material[v] if c == "chemo" else 1.0)
+            assert src.flat[v] == pytest.approx(expected, rel=1e-12, abs=0.0), (c, v)
+        assert np.count_nonzero(src) == (int(src.flat[inside] > 0) + int(src.flat[outside] > 0)), c
+    assert m.fields.source("chemo").flat[outside] == 0.0 < m.fields.source("chemo").flat[inside]
     if il10 > 0:  # the suppression is real, not a no-op
         assert m.fields.source("tnf").flat[v] < conv * (2 * se.m1.tnf + se.m2.tnf + se.m0.tnf) * 0.9
 
@@ -298,7 +306,7 @@ def test_polarization_and_death_rates_match_their_probabilities():
 
 
 def test_recruitment_is_poisson_with_the_stated_rate():
-    """Influx per site and hour = max·propensity·left·(basal + (1 − basal)·c/(c + K)); fragment intact (left = 1)."""
+    """Influx per site and hour = max·propensity·(basal·left + (1 − basal)·c/(c + K)); fragment intact (left = 1)."""
     m = model(only("recruitment"), **{"patient.inflammatory_propensity": 1.5})
     rec = m.config.parameters.recruitment
     chemo = 25.0
@@ -323,6 +331,23 @@ def _run(disable=(), days=12, seed=3, kind="sequestration", **over):
     m = DiscModel(s, seed=seed)
     m.run_days(days)
     return m, m.datacollector.get_model_vars_dataframe()
+
+
+def test_no_recruitment_once_the_fragment_is_gone():
+    """Every chemoattractant source needs NP material, so macrophages left in cleared tissue recruit no one:
+    with the fragment removed, the population only falls (before 2026-12-02 M1 chemoattractant kept
+    recruiting, and a large population could sustain itself for a year)."""
+    m = DiscModel(with_overrides(Scenario(), {"patient.herniation_type": "sequestration"}), seed=5)
+    m.material[...] = 0.0
+    sites = m.section.vessel_index
+    m.macrophages.add(np.resize(sites, 2000).astype(np.int64))
+    m.macrophages.phen[:] = 1  # M1, the main chemoattractant makers
+    counts = []
+    for _ in range(10):
+        m.run_days(1)
+        counts.append(m.macrophages.n)
+    assert counts[0] < 2000 and all(b <= a for a, b in zip(counts, counts[1:]))
+    assert m.macrophages.uid.max() <= 2000  # nobody new: recruits get fresh uids (> 2000)
 
 
 def test_disabling_recruitment_gives_no_macrophages():
@@ -496,7 +521,8 @@ def test_recruitment_per_mm2_of_vessel_wall_does_not_depend_on_the_voxel_size(dx
 
 # ------------------------------------------------------------------------------------------- gaps found by mutation testing
 def test_a_single_macrophage_secretes_into_its_voxel():
-    """One M1 cell alone in a voxel: source_c = conv · r1_c (no IL-10, so no suppression)."""
+    """One M1 cell alone in a voxel: source_c = conv · r1_c (no IL-10, so no suppression), chemoattractant × the
+    voxel's NP material."""
     m = model(only("macrophage_secretion"), **NO_PATIENT_SIGNALS)
     v = int(m.section.vessel_index[0])
     m.macrophages.add(np.array([v], dtype=np.int64))
@@ -505,7 +531,8 @@ def test_a_single_macrophage_secretes_into_its_voxel():
     se = m.config.parameters.secretion
     conv = 1.0 / (m.section.voxel_volume_ml * 3600.0)
     for c in CYTOKINES:
-        assert m.fields.source(c).flat[v] == pytest.approx(conv * getattr(se.m1, c), rel=1e-12, abs=0.0), c
+        g = m.material.flat[v] if c == "chemo" else 1.0
+        assert m.fields.source(c).flat[v] == pytest.approx(conv * getattr(se.m1, c) * g, rel=1e-12, abs=0.0), c
 
 
 def test_m1_to_m2_and_m2_to_m1_switch_with_their_probabilities():
