@@ -138,6 +138,8 @@ class HistoryConfig:
     candidates: int = 65536
     population: int = 1000
     max_populations: int = 20
+    #: relative effective sample size the tempering keeps from one population to the next (pyabc.EssScheme)
+    target_ess: float = 0.5
     posterior_seed: int = 20261202
 
     def days_of(self, wave: int) -> float:
@@ -306,6 +308,7 @@ def load_config(path: str | Path, targets: TargetSet | None = None) -> HistoryCo
         candidates=number(emulator, "emulator", "candidates", 65536, int, 64),
         population=number(post, "posterior", "population", 1000, int, 10),
         max_populations=number(post, "posterior", "max_populations", 20, int, 1),
+        target_ess=number(post, "posterior", "target_relative_ess", 0.5, float, 0.05),
         posterior_seed=number(post, "posterior", "seed", 20261202, int),
     )
     if not cfg.scenario.is_file():
@@ -783,6 +786,18 @@ class PosteriorResult:
     summary: pd.DataFrame
     temperatures: list[float]
     evaluations: int
+    #: effective sample size 1/Σw² of each population's normalized weights (the last is the posterior's)
+    ess: list[float] = field(default_factory=list)
+
+
+def _ess_scheme(pyabc: Any, target: float) -> Any:
+    """pyabc's EssScheme returning a float (0.13 returns a one-element array, which its logging cannot format)."""
+
+    class EssScheme(pyabc.EssScheme):
+        def __call__(self, *args: Any, **kwargs: Any) -> float:
+            return float(np.asarray(super().__call__(*args, **kwargs)).ravel()[0])
+
+    return EssScheme(target)
 
 
 def fit_posterior(
@@ -804,7 +819,9 @@ def fit_posterior(
         prior,
         pyabc.IndependentNormalKernel(var=list(var), keys=keys),
         population_size=population or config.population,
-        eps=pyabc.Temperature(),
+        # the next temperature keeps `target_ess` of the particles effective (Del Moral, Doucet & Jasra 2012); the
+        # default schedule forces T = 1 at max_populations, which collapsed the ESS (60 of 1000 at T 17 -> 1)
+        eps=pyabc.Temperature(schemes=[_ess_scheme(pyabc, config.target_ess)]),
         acceptor=pyabc.StochasticAcceptor(),
         sampler=pyabc.SingleCoreSampler(),
     )
@@ -825,12 +842,18 @@ def fit_posterior(
         draws[p.path] = particles[p.path].to_numpy()[idx]
     pops = history.get_all_populations()
     temps = [float(t) for t in history.get_all_populations()["epsilon"] if np.isfinite(t)]
+    ess = []
+    for t in range(history.max_t + 1):
+        _, wt = history.get_distribution(m=0, t=t)
+        wt = np.asarray(wt, dtype=float) / np.sum(wt)
+        ess.append(float(1.0 / np.sum(wt**2)))
     return PosteriorResult(
         particles=particles,
         draws=draws,
         summary=posterior_summary(config, particles),
         temperatures=temps,
         evaluations=int(pops["samples"].sum()),
+        ess=ess,
     )
 
 
@@ -1157,8 +1180,15 @@ def fit(
         budget = meta | {
             "emulator_evaluations": res.evaluations,
             "temperatures": res.temperatures,
+            "ess": [round(e, 1) for e in res.ess],
+            "population": len(res.particles),
             "wall_time_s": round(time.perf_counter() - t0, 1),
         }
         write_json(budget, post_dir / "budget.json")
+        log(
+            f"posterior: {len(res.temperatures)} populations, temperatures {res.temperatures[0]:.3g} -> "
+            f"{res.temperatures[-1]:.3g}, ESS {min(res.ess):.0f}-{max(res.ess):.0f} (final {res.ess[-1]:.0f} of "
+            f"{len(res.particles)}), {res.evaluations} emulator evaluations"
+        )
         result |= {"posterior": res, "predictive": pred, "files": result["files"] + files}
     return result

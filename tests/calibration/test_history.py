@@ -122,6 +122,8 @@ def test_posterior_matches_the_closed_form(tmp_path, emulated):
         assert mean == pytest.approx(0.5, abs=0.03)
         assert sd == pytest.approx(0.1, rel=0.25)
     assert res.temperatures[-1] == pytest.approx(1.0)
+    # the tempering keeps about target_ess of the particles effective: no population collapses
+    assert len(res.ess) == len(res.temperatures) and min(res.ess) > 0.3 * len(res.particles)
     summary = res.summary.set_index("parameter")
     assert summary.loc["a.y", "median"] == pytest.approx(100.0, rel=0.2)  # log10 scale: 10^(1 + 2·0.5)
     assert summary["informed"].all() and (summary["at_bound"] == "").all()
