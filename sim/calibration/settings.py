@@ -85,6 +85,16 @@ class StatsConfig:
     entry: str | float = "sample_day"
     #: visits, weeks after entry
     visits_weeks: tuple[float, ...] = TRIAL_VISITS_WEEKS
+    #: herniation types of the trial's patients ("a distinct disc herniation" on MRI: not a bulge); the pain course
+    #: and the crossover statistics use these patients only
+    trial_types: tuple[str, ...] = (
+        "protrusion",
+        "subligamentous_extrusion",
+        "transligamentous_extrusion",
+        "sequestration",
+    )
+    #: weeks after entry within which a surgery counts as a crossover (the trial's first year)
+    crossover_weeks: float = 52.0
     #: leg-VAS success cut-off (Haugen 2011)
     vas_cutoff: float = 17.5
     #: |ρ| below which a null (sign 0) association counts as reproduced even when the CI excludes 0

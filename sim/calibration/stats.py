@@ -327,6 +327,25 @@ def entry_days(cohort: Cohort, config: StatsConfig) -> pd.Series:
     return pd.Series(float(config.entry), index=p.index)
 
 
+def surgery_days(cohort: Cohort) -> pd.Series:
+    """Per patient, the day of the discectomy (NaN if never operated).
+
+    The model operates right after a day's observation (sim.model.DiscModel: a rule is checked at the day boundary
+    and a scheduled operation is done before the next step), so the first row whose ``surgery`` flag is set is the
+    next observed day: the surgery day is the day of the row before it, as ``surgery_day`` of a run reports it.
+    """
+    t = cohort.trajectories
+    index = cohort.patients["patient"].to_numpy()
+    if "surgery" not in t.columns:
+        return pd.Series(np.nan, index=index, dtype=float)
+    t = t[["patient", "day", "surgery"]].sort_values(["patient", "day"])
+    previous = t.groupby("patient")["day"].shift(1).fillna(t["day"])
+    first = t["surgery"].to_numpy(float) > 0.5
+    first &= ~(t.groupby("patient")["surgery"].shift(1).to_numpy(float) > 0.5)
+    op = previous[first].groupby(t.loc[first, "patient"]).min()
+    return op.reindex(index).astype(float)
+
+
 def patient_outcomes(cohort: Cohort, config: StatsConfig | None = None) -> pd.DataFrame:
     """One row per patient: outcome volume reduction, regression/resolution flags, infiltrate, CD68 category,
     trial entry day, and macrophage peak days (NaN where the trajectory does not reach the day)."""
@@ -336,7 +355,10 @@ def patient_outcomes(cohort: Cohort, config: StatsConfig | None = None) -> pd.Da
     vf = _wide(t, "volume_fraction").reindex(p.index)
     out = pd.DataFrame(index=p.index)
     out["herniation_type"] = p["herniation_type"]
+    out["surgery_day"] = surgery_days(cohort).reindex(p.index)
     reduction = 1.0 - _value_at(vf, pd.Series(config.outcome_day, index=p.index))
+    # an operated patient leaves the natural history: no regression outcome after a discectomy
+    reduction = np.where(out["surgery_day"].to_numpy(float) <= config.outcome_day, np.nan, reduction)
     out["reduction_outcome"] = reduction
     out["regressed"] = np.where(np.isfinite(reduction), reduction >= config.regression_threshold, np.nan)
     out["resolved"] = np.where(np.isfinite(reduction), reduction >= config.resolution_threshold, np.nan)
@@ -377,6 +399,8 @@ class CohortStatistics:
     kinetics: dict[str, float]
     checks: dict[str, float]
     outcomes: pd.DataFrame
+    #: the trial patients' surgeries within the first year after entry (:func:`crossover_summary`)
+    crossover: dict[str, float] = field(default_factory=dict)
 
 
 def _fraction_row(flags: pd.Series, confidence: float) -> tuple[int, float, float, float]:
@@ -606,7 +630,11 @@ def _mean_ci(x: np.ndarray, confidence: float) -> tuple[float, float, float]:
 def resorption_checks(cohort: Cohort, outcomes: pd.DataFrame, config: StatsConfig) -> dict[str, float]:
     """Quantities for the resorption ``check`` targets (NaN where the horizon is too short)."""
     vf = _wide(cohort.trajectories, "volume_fraction").reindex(outcomes.index)
-    red = {d: 1.0 - _value_at(vf, pd.Series(float(d), index=outcomes.index)) for d in (60, 182, 365)}
+    operated = outcomes["surgery_day"].to_numpy(float) if "surgery_day" in outcomes else np.full(len(outcomes), np.nan)
+    red = {
+        d: np.where(operated <= d, np.nan, 1.0 - _value_at(vf, pd.Series(float(d), index=outcomes.index)))
+        for d in (60, 182, 365)
+    }
     out: dict[str, float] = {}
     out["reduction_day60_mean"], out["reduction_day60_lo"], out["reduction_day60_hi"] = _mean_ci(
         red[60], config.confidence
@@ -624,6 +652,23 @@ def resorption_checks(cohort: Cohort, outcomes: pd.DataFrame, config: StatsConfi
     else:
         rho = lo = hi = math.nan
     out.update(cd68_vs_reduction_rho=rho, cd68_vs_reduction_lo=lo, cd68_vs_reduction_hi=hi)
+    return out
+
+
+def crossover_summary(outcomes: pd.DataFrame, horizon_day: float, config: StatsConfig) -> dict[str, float]:
+    """The trial patients' (``config.trial_types``) surgeries within ``crossover_weeks`` of entry: the operated
+    fraction with its Wilson interval and the mean weeks from entry to surgery. NaN unless every such patient is
+    followed to the end of that window."""
+    sel = outcomes[outcomes["herniation_type"].isin(config.trial_types)]
+    window = 7.0 * config.crossover_weeks
+    out = dict.fromkeys(("n", "fraction", "lo", "hi", "mean_weeks"), math.nan)
+    if sel.empty or not bool((sel["entry_day"] + window <= horizon_day + 1e-9).all()):
+        return out
+    after = (sel["surgery_day"] - sel["entry_day"]).to_numpy(float)
+    op = np.isfinite(after) & (after <= window)
+    n, k = len(sel), int(op.sum())
+    lo, hi = wilson_interval(k, n, config.confidence)
+    out.update(n=float(n), fraction=k / n, lo=lo, hi=hi, mean_weeks=float(after[op].mean() / 7.0) if k else math.nan)
     return out
 
 
@@ -645,7 +690,8 @@ def compute_statistics(
 
         signs = {k: int(v) for k, v in load_targets()["review_association_signs"].by_label().items()}
     outcomes = patient_outcomes(cohort, config)
-    course, matrix = pain_course_table(cohort, outcomes, config)
+    # the trial's course: its patients (a herniation, not a bulge), intention to treat (operated ones included)
+    course, matrix = pain_course_table(cohort, outcomes[outcomes["herniation_type"].isin(config.trial_types)], config)
     return CohortStatistics(
         config=config,
         n_patients=len(outcomes),
@@ -659,4 +705,5 @@ def compute_statistics(
         kinetics=kinetics_summary(outcomes),
         checks=resorption_checks(cohort, outcomes, config),
         outcomes=outcomes,
+        crossover=crossover_summary(outcomes, cohort.horizon_day, config),
     )

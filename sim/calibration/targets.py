@@ -28,6 +28,7 @@ from ..scenario.scenario import Scenario
 
 __all__ = [
     "TARGETS_FILE",
+    "PROJECT_TARGETS_FILE",
     "Target",
     "TargetSet",
     "TargetsError",
@@ -40,6 +41,9 @@ __all__ = [
 
 #: The repository's copy of the targets (``DISCSIM_TARGETS`` overrides it).
 TARGETS_FILE = Path(__file__).resolve().parents[2] / "calibration" / "targets.toml"
+#: This project's own targets (numbers the science brief quotes that the science team's file lacks), read after
+#: the default targets file; ``DISCSIM_PROJECT_TARGETS`` overrides it ("" or "none": none).
+PROJECT_TARGETS_FILE = TARGETS_FILE.with_name("targets_project.toml")
 
 _USES = ("calibrate", "prior", "check")
 _KNOWN = {
@@ -190,18 +194,27 @@ def load_targets(path: str | Path | None = None) -> TargetSet:
     TargetsError
         The file is missing, not TOML, or an entry lacks a required key.
     """
+    default = path is None
     path = Path(path or os.environ.get("DISCSIM_TARGETS") or TARGETS_FILE)
+    entries = _read_targets(path)
+    if default:
+        extra = os.environ.get("DISCSIM_PROJECT_TARGETS", str(PROJECT_TARGETS_FILE))
+        if extra.strip() and extra.strip().lower() != "none":
+            entries += _read_targets(Path(extra))
+    ids = [t.id for t in entries]
+    if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+        raise TargetsError(f"{path}: duplicate target ids {dupes}")
+    return TargetSet(entries, path)
+
+
+def _read_targets(path: Path) -> tuple[Target, ...]:
     if not path.is_file():
         raise TargetsError(f"{path}: targets file not found")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise TargetsError(f"{path}: not valid TOML: {exc}") from None
-    entries = tuple(_target(raw, f"{path}: target #{i + 1}") for i, raw in enumerate(data.get("target", [])))
-    ids = [t.id for t in entries]
-    if dupes := sorted({i for i in ids if ids.count(i) > 1}):
-        raise TargetsError(f"{path}: duplicate target ids {dupes}")
-    return TargetSet(entries, path)
+    return tuple(_target(raw, f"{path}: target #{i + 1}") for i, raw in enumerate(data.get("target", [])))
 
 
 # ---------------------------------------------------------------------------------------------

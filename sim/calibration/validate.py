@@ -523,6 +523,51 @@ def _fraction_vas_le_cutoff(t: Target, ctx: _Context) -> list[Comparison]:
     return rows
 
 
+def _crossover_fraction(t: Target, ctx: _Context) -> list[Comparison]:
+    """Fraction of the trial's patients operated within the first year after entry (Wilson CI with the trial's
+    n); needs a cohort with usual-care surgery ([cohort.surgery])."""
+    value, n_src = float(t.value), int(t.n)
+    lo, hi = wilson_interval(round(value * n_src), n_src)
+    c = Comparison(
+        t,
+        "",
+        value,
+        lo,
+        hi,
+        f"Wilson 95% CI, trial n={n_src}",
+        scale=max(value - lo, hi - value),
+        note=f"surgery ≤ {ctx.cfg.crossover_weeks:g} weeks after entry, patients with a herniation (not a bulge)",
+    )
+    cx = ctx.stats.crossover if ctx.stats is not None else {}
+    if cx and np.isfinite(cx.get("fraction", math.nan)):
+        _fill(c, cx, "fraction", "lo", "hi", "n")
+    elif ctx.stats is not None:
+        c.note += f"; {ctx.horizon} < entry + {ctx.cfg.crossover_weeks:g} weeks"
+    return [c]
+
+
+def _crossover_timing(t: Target, ctx: _Context) -> list[Comparison]:
+    """Mean weeks from entry to surgery of the first-year crossovers (check; no spread published: ±25 %)."""
+    value = float(t.value)
+    c = Comparison(
+        t,
+        "",
+        value,
+        0.75 * value,
+        1.25 * value,
+        "no spread published: ±25 %",
+        sim_interval="",
+        scale=0.25 * value,
+        note="mean over the operated patients",
+    )
+    cx = ctx.stats.crossover if ctx.stats is not None else {}
+    if cx and np.isfinite(cx.get("mean_weeks", math.nan)):
+        c.simulated, c.n = cx["mean_weeks"], round(cx["fraction"] * cx["n"])
+    elif ctx.stats is not None:
+        c.note += "; nobody operated" if cx and np.isfinite(cx.get("fraction", math.nan)) else f"; {ctx.horizon}"
+    return [c]
+
+
 def _association_signs(t: Target, ctx: _Context) -> list[Comparison]:
     """Sign of the Spearman ρ of each readout with pain at the sample (Djuric 2020 review)."""
     cfg = ctx.cfg
@@ -672,6 +717,8 @@ KINDS: dict[str, Callable[[Target, _Context], list[Comparison]]] = {
     "trial_vas_course": _trial_vas_course,
     "exponential_fit": _exponential_fit,
     "fraction_vas_le_cutoff": _fraction_vas_le_cutoff,
+    "crossover_fraction": _crossover_fraction,
+    "crossover_timing": _crossover_timing,
     "association_signs": _association_signs,
     "cd68_reduction_sign": _cd68_reduction_sign,
     "early_resorption": _early_resorption,
@@ -695,6 +742,8 @@ TARGET_KINDS: dict[str, str] = {
     TRIAL_COURSE_ID: "trial_vas_course",
     "sciatica_trial_leg_vas_exponential_fit": "exponential_fit",
     "sciatica_trial_fraction_leg_vas_le_17_5": "fraction_vas_le_cutoff",
+    "sciatica_trial_crossover_first_year": "crossover_fraction",
+    "sciatica_trial_crossover_mean_weeks": "crossover_timing",
     "review_association_signs": "association_signs",
     "macrophage_load_vs_size_reduction": "cd68_reduction_sign",
     "resorption_detectable_by_2_months": "early_resorption",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..scenario import Scenario
-from ..scenario.schema import Patient
+from ..scenario.schema import Patient, Treatment
 from ..scenario.variability import CohortSpec, clip_to_field
 
 __all__ = [
@@ -133,18 +133,22 @@ def draw_patient(scenario: Scenario, k: int, *, root: int | None = None, days: f
     sample_day = spec.sample_day.draw(_effect_rng(effects_ss, "sample_day"))
     sample_day = int(min(max(round(float(sample_day)), 0), math.floor(days + 1e-9)))
 
-    scen = scenario.model_copy(
-        update={
-            "patient": Patient.model_validate(patient),
-            "simulation": scenario.simulation.model_copy(update={"seed": seed, "days": days}),
-            "cohort": None,
-        }
-    )
+    update: dict[str, Any] = {
+        "patient": Patient.model_validate(patient),
+        "simulation": scenario.simulation.model_copy(update={"seed": seed, "days": days}),
+        "cohort": None,
+    }
+    surgery = spec.surgery is not None and htype in {t.value for t in spec.surgery.types}
+    care = spec.surgery.treatment(sample_day, days) if surgery else None
+    if care is not None:
+        update["treatment"] = [*scenario.treatment, Treatment.model_validate(care)]
+    scen = scenario.model_copy(update=update)
     effects = {name: getattr(scen.patient, name) for name in Patient.model_fields}
     effects["herniation_type"] = scen.patient.herniation_type.value
     effects["rim_exposure"] = float(scen.rim_exposure())
     effects["breach"] = breach
     effects["sample_day"] = sample_day
+    effects["surgery_candidate"] = surgery
     return VirtualPatient(k, seed, scen, effects)
 
 

@@ -621,6 +621,11 @@ def load_trial(path: str | Path) -> Trial:
             )
         else:
             population = load_scenario(pop_path)  # its own problems are reported against that file
+            if population.cohort is not None and population.cohort.surgery is not None:
+                # the trial's arms are the care: the population's usual-care surgery rule gives way to them
+                population = population.model_copy(
+                    update={"cohort": population.cohort.model_copy(update={"surgery": None})}
+                )
             if population.cohort is None:
                 problems.append(
                     where.problem(key, f"{pop_refs[key]!r} has no [cohort] section: a trial's population is a cohort")

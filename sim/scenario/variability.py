@@ -291,6 +291,47 @@ class Breach(_Strict):
     rim_exposure: float = Field(0.35, ge=0, le=1, description="Rim exposure of a breached herniation (fraction).")
 
 
+class UsualCareSurgery(_Strict):
+    """Usual care after the sample day: a discectomy for persistent severe leg pain.
+
+    The tissue sample day is the day a patient enters care 6-12 weeks after onset (a trial's randomization). From
+    ``from_days_after_entry`` days after it, a patient of one of ``types`` is operated on the first day on which
+    leg VAS ≥ ``vas_at_least`` has held for the last ``for_days`` days (a ``discectomy`` rule, docs/trials.md).
+    Patients who are operated this way leave the natural-history statistics (regression, resolution) from the
+    day of surgery and stay in the intention-to-treat pain course, as in the Sciatica Trial's conservative arm
+    (39 % operated in the first year, Peul 2007). A virtual trial replaces this with its arms' own protocol.
+    """
+
+    vas_at_least: float = Field(
+        ..., ge=0, le=100, description="Leg VAS that counts as severe pain (calibrated: the operated fraction)."
+    )
+    for_days: int = Field(28, ge=1, le=3650, description="Whole days the severe pain must have lasted.")
+    from_days_after_entry: int = Field(
+        14, ge=0, le=3650, description="Days after entry (the sample day) before the rule is first checked."
+    )
+    types: list[HerniationTypeName] = Field(
+        default_factory=lambda: [t for t in HerniationType if t is not HerniationType.bulging],
+        description="Herniation types that are candidates for surgery (default: every herniation, not a bulge).",
+    )
+
+    def treatment(self, entry: int, days: float) -> dict[str, Any] | None:
+        """The discectomy ``[[treatment]]`` of a patient entering on day ``entry`` and simulated ``days`` days
+        (None when the rule would first be checked at or after the last simulated day)."""
+        last = math.floor(days + 1e-9)
+        start = entry + self.from_days_after_entry
+        if start >= last:
+            return None
+        return {
+            "kind": "discectomy",
+            "rule": {
+                "vas_at_least": float(self.vas_at_least),
+                "for_days": float(self.for_days),
+                "from_day": float(start),
+                "until_day": float(last),
+            },
+        }
+
+
 def _non_negative_day(dist: Any) -> Any:
     lo = dist.support()[0]
     if isinstance(dist, Fixed) and isinstance(dist.value, str):
@@ -327,6 +368,9 @@ class CohortSpec(_Strict):
         description="Per herniation type, a distribution of rim exposure (fraction) replacing the type default.",
     )
     breach: Breach | None = Field(None, description="Optional breach of contained herniations.")
+    surgery: UsualCareSurgery | None = Field(
+        None, description="Optional usual-care discectomy for persistent severe pain after the sample day."
+    )
     by_type: dict[HerniationTypeName, TypeVariability] = Field(  # type: ignore[valid-type]
         default_factory=dict,
         description="Per herniation type, distributions of [patient] keys that replace those of [cohort.patient] "

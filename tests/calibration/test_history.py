@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -201,8 +202,9 @@ def _tiny_declaration(tmp_path: Path) -> Path:
         'scenario = "../scenarios/cohort_default.toml"', f'scenario = "{ROOT / "scenarios" / "cohort_default.toml"}"'
     )
     text = text.replace('out = "posterior"', 'out = "out"').replace("patients = 60", "patients = 8")
-    text = text.replace("days = 365", "days = 12").replace("wave_points = [128, 64, 64]", "wave_points = [8, 8]")
-    text = text.replace("wave_days = [100, 365, 365]", "wave_days = [12, 12]")
+    text = re.sub(r"(?m)^days = .*$", "days = 12", text)
+    text = re.sub(r"(?m)^wave_points = .*$", "wave_points = [8, 8]", text)
+    text = re.sub(r"(?m)^wave_days = .*$", "wave_days = [12, 12]", text)
     f = tmp_path / "posterior.toml"
     f.write_text(text, encoding="utf-8")
     return f

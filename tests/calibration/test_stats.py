@@ -177,3 +177,71 @@ def test_regression_is_reported_at_25_30_and_50_percent_reduction():
     row = resorption_table(out, cfg).set_index("group").loc["protrusion"]
     assert (row["regression_ge25"], row["regression_ge30"], row["regression_ge50"]) == (0.8, 0.7, 0.5)
     assert row["regression"] == row["regression_ge30"]
+
+
+def test_crossover_summary_counts_first_year_surgeries_of_trial_patients_only():
+    """Known answer: 10 herniations entering on day 50, 4 operated within the window (2, 4, 6, 8 weeks after
+    entry), 1 operated after it, bulges ignored even when operated; NaN while the window is not followed."""
+    import pandas as pd
+
+    from sim.calibration.stats import StatsConfig, crossover_summary
+
+    cfg = StatsConfig(crossover_weeks=10)
+    after = [14, 28, 42, 56, 100, np.nan, np.nan, np.nan, np.nan, np.nan]
+    out = pd.DataFrame(
+        {
+            "herniation_type": ["protrusion", "sequestration"] * 5 + ["bulging"] * 3,
+            "entry_day": 50.0,
+            "surgery_day": [50 + a for a in after] + [51.0, 52.0, np.nan],
+        }
+    )
+    cx = crossover_summary(out, horizon_day=120.0, config=cfg)
+    assert cx["n"] == 10 and cx["fraction"] == pytest.approx(0.4)
+    assert cx["lo"] < 0.4 < cx["hi"]
+    assert cx["mean_weeks"] == pytest.approx(5.0)
+    assert all(math.isnan(v) for v in crossover_summary(out, horizon_day=119.0, config=cfg).values())
+    none = crossover_summary(out.assign(surgery_day=np.nan), horizon_day=120.0, config=cfg)
+    assert none["fraction"] == 0 and math.isnan(none["mean_weeks"])
+
+
+def test_usual_care_surgery_on_a_real_tiny_cohort_operates_by_the_rule_and_leaves_the_natural_history():
+    """With a rule every patient meets (VAS ≥ 0 for 2 days, from 3 days after entry), each herniation is operated
+    on entry + 3 and its fragment is gone; the regression outcome of an operated patient is missing, not 100 %;
+    the pain course keeps the operated patients (intention to treat)."""
+    from sim.calibration.cohort_adapter import assemble, draw_patients, run_patients
+    from sim.calibration.stats import surgery_days
+    from sim.scenario import parse_scenario
+
+    scen = parse_scenario(
+        """
+[simulation]
+days = 14
+[geometry]
+dx_um = 500
+[cohort]
+sample_day = { dist = "fixed", value = 6 }
+[cohort.patient]
+herniation_type = { dist = "categorical", weights = { bulging = 1, sequestration = 1 } }
+[cohort.surgery]
+vas_at_least = 0
+for_days = 2
+from_days_after_entry = 3
+"""
+    )
+    runs = draw_patients(scen, 6, seed=11, days=14)
+    res = run_patients([(r.key, r.scenario, {"patient": r.info["patient"]}) for r in runs])
+    patients, traj = assemble(runs, res)
+    cohort = cohort_from_frames(patients, traj)
+    cfg = StatsConfig(n_boot=100, outcome_day=12, crossover_weeks=1)
+    s = compute_statistics(cohort, cfg)
+    day = surgery_days(cohort)
+    seq = patients["herniation_type"].eq("sequestration").to_numpy()
+    assert 0 < seq.sum() < len(seq)
+    assert (day[seq] == 9).all() and day[~seq].isna().all()
+    end = traj[traj["day"] == 14].set_index("patient")["volume_fraction"]
+    assert (end[seq] == 0).all() and (end[~seq] > 0).all()
+    assert s.outcomes.loc[seq, "reduction_outcome"].isna().all()
+    assert s.outcomes.loc[~seq, "reduction_outcome"].notna().all()
+    assert s.crossover["n"] == seq.sum() and s.crossover["fraction"] == 1.0
+    assert s.crossover["mean_weeks"] == pytest.approx(3 / 7)
+    assert s.pain_course.set_index("week").loc[0.0, "n"] == seq.sum()  # the trial's patients: no bulges

@@ -100,3 +100,30 @@ def test_shipped_calibrated_parameters_are_calibrated_keys_inside_their_priors_a
                 own = own.get(part, {}) if isinstance(own, dict) else {}
             if own == {}:  # not overridden by the scenario itself
                 assert node == value, (scen.name, key)
+
+
+def test_project_targets_are_read_after_the_science_file_and_may_not_repeat_an_id(tmp_path, monkeypatch):
+    from sim.calibration.targets import PROJECT_TARGETS_FILE
+
+    t = load_targets()
+    assert t["sciatica_trial_crossover_first_year"].value == 0.39
+    assert t["sciatica_trial_crossover_first_year"].use == "calibrate"
+    assert t["sciatica_trial_crossover_mean_weeks"].use == "check"
+    project = tomllib.loads(PROJECT_TARGETS_FILE.read_text(encoding="utf-8"))
+    science = tomllib.loads(TARGETS_FILE.read_text(encoding="utf-8"))
+    assert not {x["id"] for x in project["target"]} & {x["id"] for x in science["target"]}
+    # an explicit path reads that file only; "none" switches the project file off
+    assert "sciatica_trial_crossover_first_year" not in {x.id for x in load_targets(TARGETS_FILE)}
+    monkeypatch.setenv("DISCSIM_PROJECT_TARGETS", "none")
+    assert "sciatica_trial_crossover_first_year" not in {x.id for x in load_targets()}
+    dup = tmp_path / "dup.toml"
+    dup.write_text(
+        '[[target]]\nid = "regression_prob_bulging"\nuse = "check"\nvalue = 0.1\nunits = "-"\nsource = "s"\n'
+        'confidence = "read"\n'
+    )
+    monkeypatch.setenv("DISCSIM_PROJECT_TARGETS", str(dup))
+    with pytest.raises(TargetsError, match="duplicate target ids.*regression_prob_bulging"):
+        load_targets()
+    monkeypatch.setenv("DISCSIM_PROJECT_TARGETS", str(tmp_path / "missing.toml"))
+    with pytest.raises(TargetsError, match="missing.toml: targets file not found"):
+        load_targets()

@@ -155,6 +155,8 @@ def long_stats():
     from sim.calibration.stats import StatsConfig, cohort_from_frames, compute_statistics
 
     p, t = synthetic_cohort(n=40, days=800)
+    # patient 1 (a protrusion) is operated 10 weeks after entry: the flag is set from the next day's row
+    t["surgery"] = ((t["patient"] == 1) & (t["day"] > 56 + 70)).astype(float)
     return compute_statistics(cohort_from_frames(p, t), StatsConfig(n_boot=200, fit_n_boot=50))
 
 

@@ -138,3 +138,43 @@ dehydration_fraction = { dist = "uniform", low = 0.1, high = 1.5 }
     clash = SMALL_COHORT + '\n[cohort.by_type.protrusion]\nrim_exposure = { dist = "fixed", value = 0.2 }\n'
     with pytest.raises(ScenarioError, match="rim exposure"):
         parse_scenario(clash)  # SMALL_COHORT already has a breach for protrusions
+
+
+def test_usual_care_surgery_gives_every_herniation_a_discectomy_rule_from_entry_and_none_to_a_bulge():
+    """[cohort.surgery]: each candidate type gets one discectomy rule checked from entry + from_days_after_entry to
+    the last day; bulging is not a candidate by default; the patient's own draws do not change."""
+    text = SMALL_COHORT.replace("bulging = 0", "bulging = 1")
+    plain = parse_scenario(text)
+    scen = parse_scenario(text + "[cohort.surgery]\nvas_at_least = 70\nfor_days = 5\nfrom_days_after_entry = 2\n")
+    seen = set()
+    for k in range(12):
+        a, b = draw_patient(plain, k), draw_patient(scen, k)
+        assert a.seed == b.seed and a.scenario.patient == b.scenario.patient
+        htype = b.effects["herniation_type"]
+        seen.add(htype)
+        rules = [t for t in b.scenario.treatment if t.kind == "discectomy"]
+        assert b.effects["surgery_candidate"] == (htype != "bulging")
+        if htype == "bulging":
+            assert rules == []
+            continue
+        (t,) = rules
+        assert t.rule.vas_at_least == 70 and t.rule.for_days == 5
+        assert t.rule.from_day == b.effects["sample_day"] + 2 and t.rule.until_day == 20
+    assert "bulging" in seen and len(seen) > 1
+
+
+def test_usual_care_surgery_types_and_a_start_past_the_horizon():
+    from sim.scenario.variability import UsualCareSurgery
+
+    rule = UsualCareSurgery(vas_at_least=60, from_days_after_entry=14)
+    assert "bulging" not in {t.value for t in rule.types} and len(rule.types) == 4
+    assert rule.treatment(10, 24.0) is None  # first check on the last day: nothing to check
+    assert rule.treatment(10, 25.0)["rule"]["from_day"] == 24.0
+    scen = parse_scenario(SMALL_COHORT + '[cohort.surgery]\nvas_at_least = 60\ntypes = ["sequestration"]\n')
+    for k in range(8):
+        vp = draw_patient(scen, k)
+        assert vp.effects["surgery_candidate"] == (vp.effects["herniation_type"] == "sequestration")
+    with pytest.raises(ScenarioError, match="cohort.surgery.vas_at_least"):
+        parse_scenario(SMALL_COHORT + "[cohort.surgery]\nvas_at_least = 120\n")
+    with pytest.raises(ScenarioError, match="cohort.surgery.vas_at_least"):
+        parse_scenario(SMALL_COHORT + "[cohort.surgery]\nfor_days = 3\n")

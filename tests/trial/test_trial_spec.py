@@ -152,3 +152,19 @@ def test_entry_day_stream_leaves_the_cohort_draws_alone(tmp_path):
     ss = patient_seed_sequence(trial.root_seed, 0)
     ss.spawn(2)
     assert ss.n_children_spawned == 2
+
+
+def test_a_trial_replaces_the_populations_usual_care_surgery_with_its_arms(tmp_path):
+    """A population with [cohort.surgery] gives a trial patient no discectomy beyond what the arm prescribes."""
+    from trial_helpers import POPULATION
+
+    path = write_trial(tmp_path)
+    (tmp_path / "population.toml").write_text(
+        POPULATION + "[cohort.surgery]\nvas_at_least = 0\nfor_days = 1\n", encoding="utf-8"
+    )
+    trial = load_trial(path)
+    assert trial.population.cohort.surgery is None
+    for k in range(3):
+        vp, _ = patient_draw(trial, k)
+        assert not [t for t in vp.scenario.treatment if t.kind == "discectomy"]
+        assert "surgery_candidate" in vp.effects and not vp.effects["surgery_candidate"]
