@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from .calibration.targets import TARGETS_FILE, load_targets
+from .calibration.targets import load_targets
 from .model import kernels as K
 from .model.agents import PHENOTYPES, MacrophageArrays
 from .model.geometry import CONTAINED, SPHERE_RULE, build_section
@@ -243,7 +243,7 @@ class _Context:
 
 # ---------------------------------------------------------------------------------------------- blocks
 def _patterns(ctx: _Context) -> str:
-    targets = load_targets(TARGETS_FILE)
+    targets = load_targets()  # the science team's file and this project's own (calibration/targets_project.toml)
     out = []
     for title, entries in (
         ('Fitted patterns (`use = "calibrate"`)', targets.calibrate),
@@ -251,7 +251,7 @@ def _patterns(ctx: _Context) -> str:
     ):
         rows = [(f"`{t.id}`", t.category, t.quantity, t.confidence, t.reference) for t in entries]
         out += [
-            f"{title}, from `calibration/targets.toml`:",
+            f"{title}, from `calibration/targets.toml` and `calibration/targets_project.toml`:",
             "",
             _table(("id", "category", "pattern", "confidence", "source"), rows),
             "",
