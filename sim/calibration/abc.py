@@ -2,6 +2,8 @@
 
 * **priors** — uniform over the schema's ``x-prior`` range of each chosen parameter, in its sampling scale
   (log10 for ranges spanning ≥ 2 decades; :class:`sim.calibration.targets.ParameterPrior`);
+* **cohort spreads** — ``cohort.*`` paths (``AbcSettings.ranges`` gives their prior ranges) are applied to the
+  scenario before the patients are drawn; their calibrated values go to ``OUT/cohort_calibrated.toml``;
 * **model** — :class:`CohortModel`: simulate ``K`` virtual patients with the particle's parameters
   (:func:`sim.calibration.cohort_adapter.simulate_cohort`), compute the summary statistics
   (:mod:`sim.calibration.stats`) and return them as a flat dict keyed like the target table's ``stat_key``;
@@ -37,7 +39,7 @@ from .cohort_adapter import simulate_cohort
 from .sensitivity import short_name
 from .settings import POINTS, AbcSettings
 from .stats import CohortError, StatsConfig, cohort_from_frames, compute_statistics
-from .targets import ParameterPrior, TargetSet, load_targets, parameter_prior
+from .targets import ParameterPrior, TargetSet, load_targets, parameter_prior, ranged_prior
 from .validate import comparisons, distance_spec
 
 __all__ = [
@@ -47,6 +49,9 @@ __all__ = [
     "TargetDistance",
     "require_pyabc",
     "run_abc",
+    "check_settings",
+    "abc_priors",
+    "COHORT_FILE",
     "reachable_spec",
     "write_calibrated",
     "read_calibrated",
@@ -58,6 +63,8 @@ NAN_PENALTY = 3.0
 #: point estimates ``calibrated.toml`` can carry (``run_abc(point=...)``, ``discsim calibrate --point``)
 CONFIG_FILE = "abc_config.json"
 DB_FILE = "abc.db"
+#: the calibrated cohort spreads (``cohort.*`` paths), beside OUT/calibrated.toml, which holds model parameters only
+COHORT_FILE = "cohort_calibrated.toml"
 
 
 class CalibrationError(RuntimeError):
@@ -131,6 +138,7 @@ class CohortModel:
         self.signs = {k: int(v) for k, v in targets["review_association_signs"].by_label().items()}
 
     def overrides(self, par: dict[str, float]) -> dict[str, float]:
+        """Every parameter's value, model parameters and cohort spreads."""
         return {p.path: p.to_value(float(par[par_name(p.path)])) for p in self.priors}
 
     def seed_for(self, par: dict[str, float]) -> int:
@@ -140,12 +148,24 @@ class CohortModel:
         text = json.dumps([round(float(par[par_name(p.path)]), 12) for p in self.priors])
         return int(np.random.SeedSequence([self.settings.seed, zlib.crc32(text.encode())]).generate_state(1)[0])
 
+    def scenario_for(self, par: dict[str, float]) -> tuple[Scenario, dict[str, float]]:
+        """The particle's cohort scenario (its cohort spreads applied: the population the patients are drawn
+        from) and its model-parameter overrides (applied to every drawn patient)."""
+        from ..scenario import with_overrides
+
+        scenario = Scenario.model_validate(self.scenario_json)
+        values = self.overrides(par)
+        spreads = {k: v for k, v in values.items() if k.startswith("cohort.")}
+        if spreads:
+            scenario = with_overrides(scenario, spreads)
+        return scenario, {k: v for k, v in values.items() if not k.startswith("cohort.")}
+
     def __call__(self, par: dict[str, float]) -> dict[str, float]:
         s = self.settings
-        scenario = Scenario.model_validate(self.scenario_json)
         nan = dict.fromkeys(self.keys, math.nan)
+        scenario, model = self.scenario_for(par)
         patients, traj = simulate_cohort(
-            scenario, s.patients, days=s.days, seed=self.seed_for(par), overrides=self.overrides(par), workers=s.workers
+            scenario, s.patients, days=s.days, seed=self.seed_for(par), overrides=model, workers=s.workers
         )
         try:
             stats = compute_statistics(cohort_from_frames(patients, traj), s.stats_config(), self.signs)
@@ -200,8 +220,63 @@ class AbcResult:
     files: list[Path]
 
 
+def _dotted(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def abc_priors(scenario: Scenario, settings: AbcSettings) -> list[ParameterPrior]:
+    """The prior of each ``settings.params`` path: its explicit range (``settings.ranges``) or the schema's
+    ``x-prior``. A cohort spread (``cohort.*``) needs a range and must exist in the scenario's ``[cohort]``.
+
+    Raises
+    ------
+    CalibrationError
+        A path that is neither, a cohort spread without a range or absent from the scenario, a bad range.
+    """
+    from ..scenario import ScenarioError, with_overrides
+
+    data = scenario.model_dump(mode="json")
+    problems, priors = [], []
+    unknown_ranges = sorted(set(settings.ranges) - set(settings.params))
+    if unknown_ranges:
+        problems.append(f"ranges for parameters that are not calibrated: {', '.join(unknown_ranges)}")
+    for path in settings.params:
+        rng = settings.ranges.get(path)
+        try:
+            if rng is not None:
+                if len(rng) != 2:
+                    raise ValueError(f"{path}: a range is [LO, HI], got {rng!r}")
+                prior = ranged_prior(path, rng[0], rng[1], default=_dotted(data, path))
+            elif path.startswith("cohort."):
+                raise ValueError(f"{path}: a cohort spread has no schema prior; give its range as {path}=LO:HI")
+            else:
+                prior = parameter_prior(path)
+        except (KeyError, ValueError) as exc:
+            problems.append(str(exc.args[0]))
+            continue
+        if path.startswith("cohort."):
+            if scenario.cohort is None:
+                problems.append(f"{path}: the scenario has no [cohort] section")
+                continue
+            try:  # both ends must give a valid cohort (a gsd below 1, a median outside the key's bounds, ...)
+                with_overrides(scenario, {path: prior.lo})
+                with_overrides(scenario, {path: prior.hi})
+            except ScenarioError as exc:
+                problems.append(f"{path}: " + "; ".join(p.message for p in exc.problems))
+                continue
+        priors.append(prior)
+    if problems:
+        raise CalibrationError("parameters: " + "; ".join(problems))
+    return priors
+
+
 def _setup(scenario: Scenario, settings: AbcSettings, targets: TargetSet):
-    priors = [parameter_prior(p) for p in settings.params]
+    priors = abc_priors(scenario, settings)
     spec = distance_spec(targets, settings.stats_config(), uses=tuple(settings.uses))
     spec = reachable_spec(spec, settings.days, _max_entry_day(scenario), settings.stats_config())
     if spec.empty:
@@ -216,6 +291,12 @@ def _setup(scenario: Scenario, settings: AbcSettings, targets: TargetSet):
             raise CalibrationError(f"weight for {tid!r} must be a finite number ≥ 0, got {w}")
     model = CohortModel(scenario, priors, settings, list(spec["stat_key"]), targets)
     return priors, spec, model
+
+
+def check_settings(scenario: Scenario, settings: AbcSettings, targets: TargetSet | None = None) -> None:
+    """Raise :class:`CalibrationError` for what :func:`run_abc` would refuse (parameters, ranges, weights,
+    reachable targets), before anything is written."""
+    _setup(scenario, settings, targets or load_targets())
 
 
 def run_abc(
@@ -406,12 +487,15 @@ def _write_outputs(
     files.append(out / "posterior_summary.csv")
     files.append(
         write_calibrated(
-            calibrated,
+            {k: v for k, v in calibrated.items() if not k.startswith("cohort.")},
             Path(calibrated_path) if calibrated_path else out / "calibrated.toml",
             budget=budget,
             scenario=scenario.name,
         )
     )
+    spreads = {k: v for k, v in calibrated.items() if k.startswith("cohort.")}
+    if spreads:  # not a parameter set (which holds parameters.* only): values for the scenario's [cohort]
+        files.append(write_calibrated(spreads, out / COHORT_FILE, budget=budget, scenario=scenario.name))
     # simulated statistics of the last population (weighted), from the history: no extra simulation
     sw, sstats = history.get_weighted_sum_stats(t=history.max_t)
     sims = pd.DataFrame([{k: float(v) for k, v in s.items()} for s in sstats])

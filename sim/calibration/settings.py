@@ -140,6 +140,10 @@ class AbcSettings:
     """Everything that defines a calibration run (stored in ``abc_config.json`` for resume)."""
 
     params: list[str] = field(default_factory=lambda: list(DEFAULT_PARAMETERS))
+    #: explicit prior ranges ``[lo, hi]`` by path: required for a cohort spread (``cohort.*``, applied to the
+    #: scenario before the patients are drawn; no schema prior), optional for a model parameter (replaces its
+    #: ``x-prior``)
+    ranges: dict[str, list[float]] = field(default_factory=dict)
     patients: int = 8
     days: float = 365.0
     seed: int = 0

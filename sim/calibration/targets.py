@@ -36,6 +36,7 @@ __all__ = [
     "load_targets",
     "calibrated_parameters",
     "parameter_prior",
+    "ranged_prior",
     "parameters_citing",
 ]
 
@@ -290,6 +291,16 @@ def calibrated_parameters(scenario_cls: type[BaseModel] = Scenario) -> dict[str,
             scale=scale,
         )
     return out
+
+
+def ranged_prior(path: str, lo: float, hi: float, *, default: Any = None, note: str | None = None) -> ParameterPrior:
+    """A :class:`ParameterPrior` with an explicit range (a cohort spread, which has no schema prior, or a range
+    other than the schema's); log10-scaled by the same rule as the schema's priors."""
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"{path}: the range must be two finite numbers LO < HI, got {lo:g}:{hi:g}")
+    scale = "log10" if lo > 0 and hi / lo >= 100 else "linear"
+    return ParameterPrior(path, lo, hi, "", default, "", note or "explicit range", scale)
 
 
 def parameter_prior(path: str) -> ParameterPrior:

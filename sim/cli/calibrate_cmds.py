@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated
@@ -141,25 +142,51 @@ def _workers(value: int | None) -> int:
     return value
 
 
-def _params(value: str | None) -> list[str] | None:
+def _params(value: str | None, *, ranges: bool = False) -> tuple[list[str] | None, dict[str, list[float]]]:
+    """``--params``: comma-separated dotted paths, each with the schema's prior; with ``ranges``, also
+    ``PATH=LO:HI`` (needed for a cohort spread, ``cohort.*``, which has no schema prior)."""
     if value is None:
-        return None
+        return None, {}
     from ..calibration.targets import parameter_prior
 
-    names = [p.strip() for p in value.split(",") if p.strip()]
-    problems = []
-    for n in names:
-        try:
-            parameter_prior(n)
-        except KeyError as exc:
-            problems.append(str(exc.args[0]))
+    names, bounds, problems = [], {}, []
+    for item in (p.strip() for p in value.split(",")):
+        if not item:
+            continue
+        path, sep, rng = (x.strip() for x in item.partition("="))
+        if sep:
+            lo, colon, hi = rng.partition(":")
+            try:
+                pair = [float(lo), float(hi)] if colon else None
+            except ValueError:
+                pair = None
+            if not ranges:
+                problems.append(f"{item!r}: a range is not accepted here (the schema's priors are used)")
+            elif pair is None or not (math.isfinite(pair[0]) and math.isfinite(pair[1]) and pair[1] > pair[0]):
+                problems.append(f"{item!r}: expected PATH=LO:HI with numbers LO < HI")
+            else:
+                bounds[path] = pair
+        elif path.startswith("cohort."):
+            problems.append(
+                f"{path!r} is a cohort spread: give its prior range as {path}=LO:HI"
+                if ranges
+                else f"{path!r}: cohort spreads are calibrated by `discsim calibrate` (PATH=LO:HI) or `discsim posterior`"
+            )
+        else:
+            try:
+                parameter_prior(path)
+            except KeyError as exc:
+                problems.append(str(exc.args[0]))
+        if path in names:
+            problems.append(f"{path!r} is listed twice")
+        names.append(path)
     if problems or not names:
         fail(
             "--params: "
             + ("; ".join(problems) if problems else "empty list")
             + " (calibrated parameters: `discsim schema` shows x-status/x-prior)"
         )
-    return names
+    return names, bounds
 
 
 @input_errors_exit_2
@@ -284,7 +311,7 @@ def sensitivity(
         fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "sobol" and n & (n - 1):
         fail(f"--n must be a power of 2 for Sobol, got {n}")
-    names = _params(params)
+    names, _ = _params(params)
     only_one(scheduler=scheduler, cluster=cluster)
     spec = cluster_settings(
         cluster, cluster_queue, cluster_account, cluster_cores, cluster_memory, cluster_walltime, cluster_jobs
@@ -342,7 +369,9 @@ def calibrate(
     params: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated dotted paths to calibrate [default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS]."
+            help="Comma-separated dotted paths to calibrate, each with its schema prior, or PATH=LO:HI with an explicit "
+            "range; a cohort spread (e.g. cohort.patient.nerve_sensitivity.gsd=1:2) needs one "
+            "[default: the 14-parameter subset sim.calibration.sensitivity.DEFAULT_PARAMETERS]."
         ),
     ] = None,
     populations: Annotated[
@@ -394,7 +423,7 @@ def calibrate(
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """ABC-SMC calibration (pyabc) of chosen parameters against the targets."""
-    from ..calibration.abc import CalibrationError, require_pyabc, run_abc
+    from ..calibration.abc import CalibrationError, check_settings, require_pyabc, run_abc
     from ..scenario import load_scenario
 
     try:
@@ -411,9 +440,9 @@ def calibrate(
         workers=_workers(workers),
         common_patients=common_patients,
     )
-    names = _params(params)
+    names, ranges = _params(params, ranges=True)
     if names is not None:
-        settings.params = names
+        settings.params, settings.ranges = names, ranges
     if point not in POINTS:
         fail(f"--point {point!r}: expected one of {', '.join(POINTS)}")
     for item in weight or []:
@@ -437,6 +466,10 @@ def calibrate(
         if scenario is None:
             fail("give a SCENARIO (or --resume to continue the run in --out)")
         scen = load_scenario(scenario)
+        try:  # every problem of the settings before the output folder is claimed
+            check_settings(scen, settings)
+        except CalibrationError as exc:
+            fail(str(exc))
     claim_out(out, "calibration", overwrite)
     if scen is not None:
         _note_no_cohort(scen, scenario, patients)

@@ -16,7 +16,7 @@ from sim.calibration.abc import (  # noqa: E402
     read_calibrated,
     run_abc,
 )
-from sim.calibration.targets import calibrated_parameters  # noqa: E402
+from sim.calibration.targets import calibrated_parameters, load_targets  # noqa: E402
 from sim.scenario import Scenario, with_overrides  # noqa: E402
 
 PARAMS = ["parameters.pain.compression_weight", "parameters.pain.resolution_per_day"]
@@ -166,3 +166,76 @@ def test_weights_are_checked_and_recorded(tmp_path):
     )
     run_abc(scen, tmp_path / "d", ok)
     assert "mouse_puncture_macrophage_peak × 2.5" in (tmp_path / "d" / "report.md").read_text()
+
+
+COHORT_SCENARIO = """
+name = "coarse_cohort"
+[simulation]
+days = 12
+[geometry]
+dx_um = 500
+[cohort]
+sample_day = { dist = "uniform", low = 4, high = 8 }
+[cohort.patient]
+herniation_type = { dist = "categorical", weights = { protrusion = 1, sequestration = 1 } }
+nerve_sensitivity = { dist = "lognormal", median = 1.0, gsd = 1.5 }
+"""
+SPREAD = "cohort.patient.nerve_sensitivity.gsd"
+
+
+def test_cohort_spreads_are_calibrated_beside_model_parameters(tmp_path):
+    """A cohort spread (no schema prior: an explicit range) is applied before the draw, so its value changes the
+    patients; its calibrated value goes to cohort_calibrated.toml, not to the parameter set; a resume keeps the
+    range."""
+    from sim.calibration.abc import COHORT_FILE, CohortModel, abc_priors
+    from sim.cohort.draw import draw_patient
+    from sim.scenario import parse_scenario
+
+    scen = parse_scenario(COHORT_SCENARIO)
+    settings = AbcSettings(
+        params=[PARAMS[0], SPREAD], ranges={SPREAD: [1.0, 2.5]}, patients=2, days=12, population_size=4, seed=3
+    )
+    settings.populations = 1
+    priors = abc_priors(scen, settings)
+    assert [(p.lo, p.hi, p.scale) for p in priors][1] == (1.0, 2.5, "linear") and priors[1].default == 1.5
+    model = CohortModel(scen, priors, settings, [], load_targets())
+    narrow, over = model.scenario_for({PARAMS[0].replace(".", "__"): 1.0, SPREAD.replace(".", "__"): 1.0})
+    wide, _ = model.scenario_for({PARAMS[0].replace(".", "__"): 1.0, SPREAD.replace(".", "__"): 2.5})
+    assert over == {PARAMS[0]: 1.0}  # the model parameter goes to the patients, the spread to the cohort
+    assert {draw_patient(narrow, k).effects["nerve_sensitivity"] for k in range(4)} == {1.0}
+    assert len({draw_patient(wide, k).effects["nerve_sensitivity"] for k in range(4)}) == 4
+
+    out = tmp_path / "abc"
+    run_abc(scen, out, settings)
+    post = pd.read_parquet(out / "posterior.parquet")
+    assert post[SPREAD].between(1.0, 2.5).all()
+    assert set(read_calibrated(out / "calibrated.toml")) == {PARAMS[0]}
+    spreads = read_calibrated(out / COHORT_FILE)
+    assert set(spreads) == {SPREAD} and 1.0 <= spreads[SPREAD] <= 2.5
+    with_overrides(scen, spreads)  # applies to the cohort scenario
+    r2 = run_abc(None, out, AbcSettings(populations=2), resume=True)
+    assert r2.budget["populations"] == 2
+    assert pd.read_parquet(out / "posterior.parquet")[SPREAD].between(1.0, 2.5).all()
+
+
+def test_cohort_spread_problems_are_named_before_anything_is_written(tmp_path):
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    f = tmp_path / "cohort.toml"
+    f.write_text(COHORT_SCENARIO)
+    out = tmp_path / "out"
+    r = CliRunner()
+    for params, expected in (
+        (SPREAD, "give its prior range as cohort.patient.nerve_sensitivity.gsd=LO:HI"),
+        (f"{SPREAD}=2:1", "expected PATH=LO:HI with numbers LO < HI"),
+        (f"{SPREAD}=0.5:2", "greater than or equal to 1"),
+        ("cohort.patient.nope.gsd=1:2", "cohort.patient.nope.gsd: unknown parameter path"),
+        (f"{PARAMS[0]},{PARAMS[0]}", "listed twice"),
+    ):
+        res = r.invoke(app, ["calibrate", str(f), "--out", str(out), "--params", params, "--days", "12"])
+        assert res.exit_code == 2 and expected in res.output, (params, res.output)
+        assert "Traceback" not in res.output and not out.exists()
+    res = r.invoke(app, ["sensitivity", str(f), "--out", str(out), "--params", f"{SPREAD}=1:2"])
+    assert res.exit_code == 2 and "not accepted here" in res.output and not out.exists()
