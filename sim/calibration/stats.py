@@ -401,6 +401,8 @@ class CohortStatistics:
     outcomes: pd.DataFrame
     #: the trial patients' surgeries within the first year after entry (:func:`crossover_summary`)
     crossover: dict[str, float] = field(default_factory=dict)
+    #: their time to recovery, Kaplan-Meier (:func:`recovery_summary`)
+    recovery: dict[str, float] = field(default_factory=dict)
 
 
 def _fraction_row(flags: pd.Series, confidence: float) -> tuple[int, float, float, float]:
@@ -672,6 +674,46 @@ def crossover_summary(outcomes: pd.DataFrame, horizon_day: float, config: StatsC
     return out
 
 
+def recovery_summary(cohort: Cohort, outcomes: pd.DataFrame, config: StatsConfig) -> dict[str, float]:
+    """Time from entry to recovery (the first later day with leg VAS ≤ ``vas_cutoff``) of the trial's patients
+    (``config.trial_types``) who have not recovered at entry, intention to treat (an operated patient's pain
+    after surgery counts), censored at the last simulated day: the Kaplan-Meier median in weeks with its
+    interval (lifelines), and the fraction recovered one year after entry with its interval (NaN unless every
+    such patient is followed for a year)."""
+    from ..cohort.trial_stats import kaplan_meier
+
+    out = dict.fromkeys(
+        ("n", "median_weeks", "median_lo", "median_hi", "recovered_1y", "recovered_1y_lo", "recovered_1y_hi"),
+        math.nan,
+    )
+    sel = outcomes[outcomes["herniation_type"].isin(config.trial_types)]
+    if sel.empty:
+        return out
+    vas = _wide(cohort.trajectories, "pain_vas").reindex(sel.index)
+    days = vas.columns.to_numpy(float)
+    entry = sel["entry_day"].to_numpy(float)
+    v = vas.to_numpy(float)
+    at_entry = _value_at(vas, sel["entry_day"])
+    keep = np.isfinite(at_entry) & (at_entry > config.vas_cutoff)
+    if not keep.any():
+        return out
+    after = days[None, :] - entry[:, None]
+    hit = (after > 0) & (v <= config.vas_cutoff)
+    first = np.where(hit.any(axis=1), np.argmax(hit, axis=1), -1)
+    last = np.where(np.isfinite(v), after, -np.inf).max(axis=1)
+    durations = np.where(first >= 0, after[np.arange(len(sel)), np.maximum(first, 0)], last)[keep]
+    events = (first >= 0)[keep]
+    year = 364.0
+    followed = bool((last[keep] >= year).all())
+    _, km = kaplan_meier(durations, events, at=year if followed else None)
+    out["n"] = float(keep.sum())
+    out["median_weeks"] = km["median"] / 7.0
+    out["median_lo"], out["median_hi"] = (x / 7.0 for x in km["median_ci"])
+    if followed:
+        out["recovered_1y"], out["recovered_1y_lo"], out["recovered_1y_hi"] = km["recovered_at"]
+    return out
+
+
 def compute_statistics(
     cohort: Cohort, config: StatsConfig | None = None, signs: dict[str, int] | None = None
 ) -> CohortStatistics:
@@ -706,4 +748,5 @@ def compute_statistics(
         checks=resorption_checks(cohort, outcomes, config),
         outcomes=outcomes,
         crossover=crossover_summary(outcomes, cohort.horizon_day, config),
+        recovery=recovery_summary(cohort, outcomes, config),
     )

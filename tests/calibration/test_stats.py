@@ -245,3 +245,30 @@ from_days_after_entry = 3
     assert s.crossover["n"] == seq.sum() and s.crossover["fraction"] == 1.0
     assert s.crossover["mean_weeks"] == pytest.approx(3 / 7)
     assert s.pain_course.set_index("week").loc[0.0, "n"] == seq.sum()  # the trial's patients: no bulges
+
+
+def test_recovery_summary_known_kaplan_meier_median_eligibility_and_censoring():
+    """32 herniations entering on day 56 recover k weeks after entry (k = 1..32); the k = 32 patient is already at
+    VAS 10 at entry (recovered before entry: not eligible), bulges never count. Median of k = 1..31: 16 weeks,
+    all recovered within the year. Followed only to day 150, fewer than half recover: no median, no 1-year value."""
+    from sim.calibration.stats import StatsConfig, patient_outcomes, recovery_summary
+
+    p, t = synthetic_cohort(n=40, days=500)
+    trial = [i for i in range(40) if p.loc[i, "herniation_type"] != "bulging"]
+    assert len(trial) == 32
+    k_of = {i: k for k, i in enumerate(trial, start=1)}
+    day, pid = t["day"].to_numpy(), t["patient"].to_numpy()
+    k = np.array([k_of.get(i, 10**6) for i in pid], dtype=float)
+    vas = np.where(day >= 56 + 7 * k, 10.0, 55.0)
+    vas[(k == 32)] = 10.0
+    t = t.assign(pain_vas=vas)
+    cfg = StatsConfig()
+    cohort = cohort_from_frames(p, t)
+    out = patient_outcomes(cohort, cfg)
+    r = recovery_summary(cohort, out, cfg)
+    assert r["n"] == 31 and r["median_weeks"] == pytest.approx(16.0)
+    assert r["median_lo"] <= 16.0 <= r["median_hi"]
+    assert r["recovered_1y"] == pytest.approx(1.0)
+    short = cohort_from_frames(p, t[t["day"] <= 150])
+    r = recovery_summary(short, patient_outcomes(short, cfg), cfg)
+    assert r["n"] == 31 and not np.isfinite(r["median_weeks"]) and math.isnan(r["recovered_1y"])
