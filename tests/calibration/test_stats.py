@@ -272,3 +272,15 @@ def test_recovery_summary_known_kaplan_meier_median_eligibility_and_censoring():
     short = cohort_from_frames(p, t[t["day"] <= 150])
     r = recovery_summary(short, patient_outcomes(short, cfg), cfg)
     assert r["n"] == 31 and not np.isfinite(r["median_weeks"]) and math.isnan(r["recovered_1y"])
+
+
+def test_surgery_day_is_the_row_before_the_first_flagged_one():
+    """The model operates right after a day's observation, so the flag first shows on the next row; a patient
+    flagged from its first row was operated that day, one never flagged has no surgery day."""
+    from sim.calibration.stats import surgery_days
+
+    p, t = synthetic_cohort(n=4, days=30)
+    flag = np.select([t["patient"].eq(0) & t["day"].gt(12), t["patient"].eq(1)], [1.0, 1.0], 0.0)
+    t = t.assign(surgery=flag).sample(frac=1.0, random_state=1)  # row order must not matter
+    days = surgery_days(cohort_from_frames(p, t))
+    assert days.loc[0] == 12 and days.loc[1] == 0 and days.loc[[2, 3]].isna().all()
