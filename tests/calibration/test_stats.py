@@ -228,7 +228,7 @@ for_days = 2
 from_days_after_entry = 3
 """
     )
-    runs = draw_patients(scen, 6, seed=11, days=14)
+    runs = draw_patients(scen, 4, seed=11, days=14)
     res = run_patients([(r.key, r.scenario, {"patient": r.info["patient"]}) for r in runs])
     patients, traj = assemble(runs, res)
     cohort = cohort_from_frames(patients, traj)
