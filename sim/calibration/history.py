@@ -67,6 +67,7 @@ __all__ = [
     "sobol_convergence",
     "emulator_sobol",
     "sensitivity",
+    "write_point",
 ]
 
 POINTS_FILE = "points.csv"
@@ -904,6 +905,37 @@ def posterior_summary(config: HistoryConfig, particles: pd.DataFrame, *, bound_m
     return pd.DataFrame(rows)
 
 
+POINT_FILE = "point.toml"
+
+
+def write_point(config: HistoryConfig, summary: pd.DataFrame, path: str | Path, *, budget: dict[str, Any]) -> Path:
+    """The posterior medians of ``summary`` as dotted scenario keys (``parameters.*`` and ``cohort.*``): the point
+    that the shipped scenario and parameter set take (``tests/calibration/test_shipped_posterior.py`` holds them
+    to it). Each line carries its 95 % interval, and a flag where the data do not inform the parameter or its
+    posterior presses against a prior bound."""
+    from ..io.store import atomic_file
+
+    lines = [
+        "# Posterior medians of the Bayesian calibration (discsim posterior --fit --posterior), one per fitted",
+        "# parameter; the marginal medians, not a joint mode. Comments: the 95 % credible interval, the prior,",
+        "# and flags (uninformed: posterior SD above 0.7 of the prior's; at_bound: pressed against a prior bound).",
+        f"# declaration: {Path(config.path).name} (sha256 {budget.get('config_sha256', '?')}), "
+        f"model {budget.get('model_hash', '?')}",
+        f"# waves: {budget.get('waves')}, {budget.get('points')} design points",
+        "",
+    ]
+    for row in summary.itertuples(index=False):
+        flags = [f for f, on in (("uninformed", not row.informed), (f"at_bound {row.at_bound}", row.at_bound)) if on]
+        lines.append(
+            f"{row.parameter} = {float(row.median):.4g}  # 95 % {float(row.q025):.4g}-{float(row.q975):.4g}, "
+            f"prior {row.prior_low:g}-{row.prior_high:g}" + (f"; {', '.join(flags)}" if flags else "")
+        )
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def predictive_intervals(
     emu: Emulator, spec: pd.DataFrame, particles: pd.DataFrame, config: HistoryConfig, *, seed: int = 0
 ) -> pd.DataFrame:
@@ -1170,6 +1202,7 @@ def fit(
             write_parquet(res.draws, post_dir / "draws.parquet", meta),
         ]
         _write_csv(res.summary, post_dir / "summary.csv")
+        files.append(write_point(config, res.summary, post_dir / POINT_FILE, budget=meta))
         pred = predictive_intervals(emu, spec, res.particles, config, seed=config.posterior_seed)
         _write_csv(pred, post_dir / "predictive.csv")
         files += [

@@ -326,3 +326,25 @@ def test_batched_prediction_is_scikit_learns(emulated):
         np.testing.assert_allclose(mean[:, j], m, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(sd[:, j], np.sqrt(np.maximum(s**2 - emu.noise_sd[k] ** 2, 1e-12)), rtol=1e-8)
         np.testing.assert_allclose(emu.predict_mean(x)[:, j], m, rtol=1e-10, atol=1e-12)
+
+
+def test_point_file_holds_the_posterior_medians_and_flags(tmp_path):
+    from sim.calibration.abc import read_calibrated
+
+    cfg = _config(tmp_path)
+    rng = np.random.default_rng(5)
+    # a.x concentrated near its low bound, a.y spread over the whole prior (uninformed)
+    u = np.column_stack([rng.uniform(0.0, 0.05, 2000), rng.uniform(0.0, 1.0, 2000)])
+    particles = hm.design_frame(cfg, u, 0).drop(columns=["wave", "point"]).assign(weight=1.0 / len(u))
+    summary = hm.posterior_summary(cfg, particles)
+    path = hm.write_point(cfg, summary, tmp_path / "point.toml", budget={"waves": [1], "points": 8})
+    values = read_calibrated(path)
+    med = summary.set_index("parameter")["median"]
+    assert set(values) == {"a.x", "a.y"}
+    for k, v in values.items():
+        assert v == pytest.approx(med[k], rel=1e-3)
+    text = path.read_text(encoding="utf-8")
+    line_x = next(ln for ln in text.splitlines() if ln.startswith("a.x"))
+    line_y = next(ln for ln in text.splitlines() if ln.startswith("a.y"))
+    assert "at_bound low" in line_x and "uninformed" not in line_x
+    assert "uninformed" in line_y and "at_bound" not in line_y
