@@ -21,7 +21,7 @@ The same rows define the ABC distance (:func:`distance_spec`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -884,14 +884,37 @@ def status_counts(table: pd.DataFrame) -> dict[str, int]:
     return {k: int(v) for k, v in table["status"].value_counts().items()}
 
 
+#: the role of a row under a calibration's declaration (``with_roles``), in the order the tables report them
+ROLES = ("fit", "check", "not declared")
+
+
+def with_roles(table: pd.DataFrame, fit: Sequence[str], check: Sequence[str]) -> pd.DataFrame:
+    """``table`` with a ``role`` column: ``fit`` for a fitted target id, ``check`` for a declared check (never
+    used to choose a value), ``not declared`` for the rest; rows ordered by role, the table's order within."""
+    fit, check = set(fit), set(check)
+    role = table["target_id"].map(lambda t: "fit" if t in fit else "check" if t in check else "not declared")
+    out = table.assign(role=role)
+    order = out["role"].map({r: i for i, r in enumerate(ROLES)})
+    return out.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
+
+
+def _counts_line(table: pd.DataFrame) -> str:
+    return ", ".join(f"{k} {v}" for k, v in status_counts(table).items())
+
+
 def to_markdown(table: pd.DataFrame, header: str = "") -> str:
     lines = [header.rstrip() + "\n" if header else ""]
-    counts = status_counts(table)
-    lines.append("Status counts: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + "\n")
-    lines.append(
-        "| target | item | target value | target range | basis | simulated | sim. interval | n | status | note |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    roles = "role" in table.columns
+    if roles:
+        for role in ROLES:
+            part = table[table["role"] == role]
+            if len(part):
+                lines.append(f"Status counts, {role} targets ({len(part)} rows): {_counts_line(part)}\n")
+    else:
+        lines.append(f"Status counts: {_counts_line(table)}\n")
+    head = "| target | item | target value | target range | basis | simulated | sim. interval | n | status | note |"
+    lines.append(("| role " + head) if roles else head)
+    lines.append("|---" * (11 if roles else 10) + "|")
     for r in table.itertuples(index=False):
         sim_int = format_range(r.sim_lo, r.sim_hi)
         if sim_int and r.sim_interval:
@@ -908,6 +931,8 @@ def to_markdown(table: pd.DataFrame, header: str = "") -> str:
             f"**{r.status}**",
             r.note,
         ]
+        if roles:
+            cells.insert(0, r.role)
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 

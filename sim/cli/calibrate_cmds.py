@@ -218,18 +218,28 @@ def validate(
     ] = _STATS.rodent_time_scale,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the Spearman CIs.", min=100)] = _STATS.n_boot,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.", min=0)] = _STATS.seed,
+    declaration: Annotated[
+        Path | None,
+        typer.Option(
+            help="A calibration's declaration (calibration/posterior.toml): label each row fit, check or not "
+            "declared, and count them apart.",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: Annotated[bool, OverwriteOpt] = False,
 ) -> None:
     """Compare a cohort with every calibration target: validation.csv and validation.md."""
+    from ..calibration.history import HistoryError, load_config
     from ..calibration.stats import CohortError, compute_statistics, load_cohort
     from ..calibration.targets import TargetsError, load_targets
-    from ..calibration.validate import status_counts, validation_table, write_validation
+    from ..calibration.validate import status_counts, validation_table, with_roles, write_validation
     from ..scenario import Scenario
 
     try:
         cohort = load_cohort(cohort_dir)
         targets = load_targets()
-    except (CohortError, TargetsError) as exc:
+        declared = load_config(declaration, targets) if declaration is not None else None
+    except (CohortError, TargetsError, HistoryError) as exc:
         fail(str(exc))
     out = out if out is not None else cohort_dir
     if out.absolute() != cohort_dir.absolute():
@@ -252,6 +262,8 @@ def validate(
         except Exception:  # noqa: BLE001 - manifest from another version: the length check is skipped
             scenario = None
     table = validation_table(stats, targets, scenario=scenario)
+    if declared is not None:
+        table = with_roles(table, declared.fit, declared.check)
     header = (
         f"# Validation of {cohort_dir}\n\n{stats.n_patients} patients"
         f"{f' ({cohort.n_excluded} failed, excluded)' if cohort.n_excluded else ''}, simulated to day "
@@ -264,7 +276,14 @@ def validate(
     title = f"Targets vs {cohort_dir} ({stats.n_patients} patients, day ≤ {stats.horizon_day:.0f})"
     for line in validation_console_table(table, title, console.width):
         console.print(line, soft_wrap=False)
-    console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()), soft_wrap=False)
+    if declared is not None:
+        for role in ("fit", "check", "not declared"):
+            part = table[table["role"] == role]
+            if len(part):
+                counts = ", ".join(f"{k}: {v}" for k, v in status_counts(part).items())
+                console.print(f"{role} targets ({len(part)} rows): {counts}", soft_wrap=False)
+    else:
+        console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()), soft_wrap=False)
     console.print(f"wrote {csv}")
     console.print(f"wrote {md}")
 

@@ -4,6 +4,7 @@ library's settings."""
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,6 +58,40 @@ def test_validate_out_option(tmp_path):
     res = runner.invoke(app, ["validate", str(d), "--out", str(tmp_path / "report"), "--bootstrap", "100"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "report" / "validation.csv").is_file() and not (d / "validation.csv").exists()
+
+
+def test_validate_labels_fit_and_check_targets_of_a_declaration(tmp_path):
+    from sim.calibration.history import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "calibration" / "posterior.toml")
+    p, t = synthetic_cohort(n=12, days=100)
+    d = write_cohort_dir(tmp_path / "coh", p, t)
+    decl = root / "calibration" / "posterior.toml"
+    res = runner.invoke(app, ["validate", str(d), "--bootstrap", "100", "--declaration", str(decl)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(d / "validation.csv", keep_default_na=False)
+    roles = table.groupby("target_id")["role"].first()
+    assert set(roles[roles == "fit"].index) == set(cfg.fit)
+    assert set(roles[roles == "check"].index) == set(cfg.check)
+    assert (roles[~roles.index.isin(cfg.fit + cfg.check)] == "not declared").all()
+    # fit rows first, then checks, each counted apart in the report and on the console
+    first_check = table.index[table["role"] == "check"].min()
+    assert (table.loc[: first_check - 1, "role"] == "fit").all()
+    md = (d / "validation.md").read_text()
+    assert f"Status counts, fit targets ({(table['role'] == 'fit').sum()} rows)" in md
+    assert "Status counts, check targets" in md and md.count("| fit |") == (table["role"] == "fit").sum()
+    assert "fit targets (" in res.output and "check targets (" in res.output
+
+
+def test_validate_refuses_a_bad_declaration_before_writing(tmp_path):
+    p, t = synthetic_cohort(n=12, days=100)
+    d = write_cohort_dir(tmp_path / "coh", p, t)
+    bad = tmp_path / "decl.toml"
+    bad.write_text('scenario = "x.toml"\n[targets]\nfit = ["no_such_target"]\n', encoding="utf-8")
+    res = runner.invoke(app, ["validate", str(d), "--declaration", str(bad), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 2, res.output
+    assert "decl.toml" in res.output and not (tmp_path / "rep").exists() and not (d / "validation.csv").exists()
 
 
 @pytest.mark.parametrize("case", ["missing", "file", "no_manifest", "not_cohort", "no_column", "bad_json"])
