@@ -68,6 +68,9 @@ __all__ = [
     "emulator_sobol",
     "sensitivity",
     "write_point",
+    "EmulatorLikelihood",
+    "fit_posterior_mcmc",
+    "SAMPLERS",
 ]
 
 POINTS_FILE = "points.csv"
@@ -787,8 +790,129 @@ class PosteriorResult:
     summary: pd.DataFrame
     temperatures: list[float]
     evaluations: int
-    #: effective sample size 1/Σw² of each population's normalized weights (the last is the posterior's)
+    #: effective sample size 1/Σw² of each population's normalized weights (the last is the posterior's); for
+    #: the MCMC sampler, one number: post-burn-in samples / the longest integrated autocorrelation time
     ess: list[float] = field(default_factory=list)
+    #: "mcmc" (emcee on the emulator likelihood) or "abc" (pyabc ABC-SMC on the emulators)
+    sampler: str = "abc"
+    #: sampler diagnostics written to budget.json (MCMC: walkers, steps, burn-in, thinning, autocorrelation times,
+    #: acceptance fraction, whether the chain reached ``CHAIN_TAUS`` autocorrelation times)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+#: the emulator posterior's samplers: "mcmc" (default) and "abc" (the declared ABC-SMC; see fit_posterior)
+SAMPLERS = ("mcmc", "abc")
+#: an MCMC run is long enough when it spans this many integrated autocorrelation times (emcee's guidance, Foreman-
+#: Mackey et al. 2013 PASP 125:306; Goodman & Weare 2010)
+CHAIN_TAUS = 50
+
+
+class EmulatorLikelihood:
+    """Log-likelihood of unit coordinates ``u`` (n × d, vectorized) under the Gaussian noise model of the ABC
+    posterior: each residual r_j ~ N(0, σ²_emu,j(u) + s_j²(1 + δ²)), the emulator's own uncertainty added to the
+    target's. For a value target this is exactly the density the stochastic acceptor of :func:`fit_posterior`
+    samples (the emulator draw convolved with the Gaussian kernel); for an interval target (the review's signs,
+    residual = distance outside the interval) it is the same Gaussian approximation the implausibility uses.
+    Outside the unit cube (the uniform prior's support) it is −∞."""
+
+    def __init__(self, emu: Emulator, spec: pd.DataFrame, discrepancy: float):
+        self.emu = emu
+        self.spec = spec.set_index("stat_key").loc[emu.keys].reset_index()
+        self.noise = self.spec["scale"].to_numpy(float) ** 2 * (1.0 + discrepancy**2)
+        self.calls = 0
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        self.calls += len(u)
+        out = np.full(len(u), -np.inf)
+        inside = np.all((u >= 0.0) & (u <= 1.0), axis=1)
+        if inside.any():
+            mean, sd = self.emu.predict(u[inside])
+            var = sd**2 + self.noise
+            r = residuals(mean, self.spec)
+            out[inside] = -0.5 * np.sum(r * r / var + np.log(var), axis=1)
+        return out
+
+
+def fit_posterior_mcmc(
+    config: HistoryConfig,
+    emu: Emulator,
+    spec: pd.DataFrame,
+    *,
+    population: int | None = None,
+    walkers: int | None = None,
+    chunk: int = 2000,
+    max_steps: int = 100_000,
+    log: Callable[[str], None] | None = None,
+) -> PosteriorResult:
+    """The emulator posterior by affine-invariant ensemble MCMC (emcee, differential-evolution moves) on
+    :class:`EmulatorLikelihood` with the uniform prior on the unit cube. The walkers start at the most likely
+    points of a Sobol' set of prior candidates; the chain grows by ``chunk`` steps until it spans
+    :data:`CHAIN_TAUS` integrated autocorrelation times of its slowest parameter (or ``max_steps``: then
+    ``converged`` is false in the diagnostics); the first 5 τ are discarded as burn-in and the rest thinned by
+    τ/2. ``population`` (the declaration's) equally weighted draws are taken from what is left."""
+    try:
+        import emcee
+    except ImportError:
+        raise HistoryError(
+            "emcee is not installed; it is an optional extra: pip install 'discsim[calibrate]'"
+        ) from None
+    log = log or (lambda msg: None)
+    d = len(config.parameters)
+    n_out = population or config.population
+    nw = walkers or max(32, 4 * d)
+    nw += nw % 2
+    like = EmulatorLikelihood(emu, spec, config.discrepancy)
+    seed = config.posterior_seed
+    cand = _sobol(d, max(4096, 16 * nw), seed % 2**31)
+    start = cand[np.argsort(like(cand))[-nw:]]
+    sampler = emcee.EnsembleSampler(
+        nw, d, like, vectorize=True, moves=[(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    )
+    sampler.random_state = np.random.RandomState(seed % 2**32).get_state()
+    state, steps = start, 0
+    while True:
+        state = sampler.run_mcmc(state, chunk, progress=False)
+        steps += chunk
+        tau = sampler.get_autocorr_time(tol=0)
+        log(f"MCMC: {steps} steps × {nw} walkers, longest autocorrelation time {np.max(tau):.0f} steps")
+        if steps >= CHAIN_TAUS * np.max(tau) or steps >= max_steps:
+            break
+    tau_max = float(np.max(tau))
+    burn = int(math.ceil(5 * tau_max))
+    thin = max(1, int(tau_max // 2))
+    flat = sampler.get_chain(discard=burn, thin=thin, flat=True)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(flat), size=min(n_out, len(flat)), replace=False))
+    u = flat[pick]
+    particles = design_frame(config, u, 0).drop(columns=["wave", "point"]).assign(weight=1.0 / len(u))
+    draws = pd.DataFrame({"draw": np.arange(len(u))})
+    for p in config.parameters:
+        draws[p.path] = particles[p.path].to_numpy()
+    n_eff = (steps - burn) * nw / tau_max
+    diagnostics = {
+        "walkers": nw,
+        "steps": steps,
+        "burn_in": burn,
+        "thin": thin,
+        "autocorrelation_time": {p.path: round(float(t), 1) for p, t in zip(config.parameters, tau, strict=True)},
+        "autocorrelation_time_max": round(tau_max, 1),
+        "chain_taus": round(steps / tau_max, 1),
+        "converged": bool(steps >= CHAIN_TAUS * tau_max),
+        "acceptance_fraction": round(float(np.mean(sampler.acceptance_fraction)), 3),
+        "effective_samples": round(n_eff, 1),
+        "max_log_likelihood": round(float(np.max(sampler.get_log_prob(flat=True))), 3),
+    }
+    return PosteriorResult(
+        particles=particles,
+        draws=draws,
+        summary=posterior_summary(config, particles),
+        temperatures=[],
+        evaluations=like.calls,
+        ess=[n_eff],
+        sampler="mcmc",
+        diagnostics=diagnostics,
+    )
 
 
 def _ess_scheme(pyabc: Any, target: float) -> Any:
@@ -1167,7 +1291,12 @@ def sensitivity(config: HistoryConfig, *, targets: TargetSet | None = None, log=
 
 
 def fit(
-    config: HistoryConfig, *, posterior: bool = False, targets: TargetSet | None = None, log=None
+    config: HistoryConfig,
+    *,
+    posterior: bool = False,
+    sampler: str = "mcmc",
+    targets: TargetSet | None = None,
+    log=None,
 ) -> dict[str, Any]:
     """Emulate the finished points of every wave and report them; with ``posterior`` also run the emulator
     posterior and write ``posterior/`` (particles, draws, summary, predictive, pairs plot, report)."""
@@ -1195,8 +1324,19 @@ def fit(
     if posterior:
         post_dir = config.out / "posterior"
         t0 = time.perf_counter()
-        res = fit_posterior(config, emu, spec, post_dir / "abc.db")
-        meta = {"waves": waves, "points": points, "config_sha256": _file_hash(config.path), "model_hash": model_hash()}
+        if sampler not in SAMPLERS:
+            raise HistoryError(f"sampler {sampler!r}: must be one of {', '.join(SAMPLERS)}")
+        if sampler == "abc":
+            res = fit_posterior(config, emu, spec, post_dir / "abc.db")
+        else:
+            res = fit_posterior_mcmc(config, emu, spec, log=log)
+        meta = {
+            "waves": waves,
+            "points": points,
+            "config_sha256": _file_hash(config.path),
+            "model_hash": model_hash(),
+            "sampler": res.sampler,
+        }
         files = [
             write_parquet(res.particles, post_dir / "particles.parquet", meta),
             write_parquet(res.draws, post_dir / "draws.parquet", meta),
@@ -1216,12 +1356,22 @@ def fit(
             "ess": [round(e, 1) for e in res.ess],
             "population": len(res.particles),
             "wall_time_s": round(time.perf_counter() - t0, 1),
+            **res.diagnostics,
         }
         write_json(budget, post_dir / "budget.json")
-        log(
-            f"posterior: {len(res.temperatures)} populations, temperatures {res.temperatures[0]:.3g} -> "
-            f"{res.temperatures[-1]:.3g}, ESS {min(res.ess):.0f}-{max(res.ess):.0f} (final {res.ess[-1]:.0f} of "
-            f"{len(res.particles)}), {res.evaluations} emulator evaluations"
-        )
+        if res.sampler == "abc":
+            log(
+                f"posterior: {len(res.temperatures)} populations, temperatures {res.temperatures[0]:.3g} -> "
+                f"{res.temperatures[-1]:.3g}, ESS {min(res.ess):.0f}-{max(res.ess):.0f} (final {res.ess[-1]:.0f} "
+                f"of {len(res.particles)}), {res.evaluations} emulator evaluations"
+            )
+        else:
+            g = res.diagnostics
+            log(
+                f"posterior (MCMC): {g['steps']} steps × {g['walkers']} walkers = {g['chain_taus']} autocorrelation "
+                f"times ({'converged' if g['converged'] else 'NOT converged'}), {g['effective_samples']:.0f} "
+                f"effective samples, acceptance {g['acceptance_fraction']:.2f}; {len(res.particles)} draws, "
+                f"{res.evaluations} emulator evaluations"
+            )
         result |= {"posterior": res, "predictive": pred, "files": result["files"] + files}
     return result

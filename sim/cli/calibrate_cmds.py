@@ -538,8 +538,15 @@ def posterior(
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: 0, in process].")] = None,
     fit: Annotated[bool, typer.Option("--fit", help="Emulate the finished points and report the emulators.")] = False,
     run_posterior: Annotated[
-        bool, typer.Option("--posterior", help="With --fit: the emulator posterior (pyabc) and its report.")
+        bool, typer.Option("--posterior", help="With --fit: the emulator posterior and its report.")
     ] = False,
+    sampler: Annotated[
+        str,
+        typer.Option(
+            help="Sampler of the emulator posterior: mcmc (emcee on the emulator likelihood) or abc (pyabc "
+            "ABC-SMC on the emulators, the declared [posterior] settings).",
+        ),
+    ] = "mcmc",
     sensitivity: Annotated[
         bool,
         typer.Option(
@@ -556,6 +563,10 @@ def posterior(
 
     try:
         cfg = hm.load_config(config)
+        if run_posterior and not fit:
+            fail("--posterior needs --fit")
+        if sampler not in hm.SAMPLERS:
+            fail(f"--sampler {sampler!r}: must be one of {', '.join(hm.SAMPLERS)}")
         if points:
             w = wave or next(
                 (k for k in range(1, len(cfg.wave_points) + 1) if len(hm.read_points(cfg, k)) < cfg.wave_points[k - 1]),
@@ -572,10 +583,8 @@ def posterior(
                 allow_stale=allow_stale,
                 log=lambda m: console.print(m),
             )
-        if run_posterior and not fit:
-            fail("--posterior needs --fit")
         if fit:
-            result = hm.fit(cfg, posterior=run_posterior, log=lambda m: console.print(m))
+            result = hm.fit(cfg, posterior=run_posterior, sampler=sampler, log=lambda m: console.print(m))
             for f in result["files"]:
                 note(f"wrote {f}")
         if sensitivity:
