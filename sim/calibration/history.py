@@ -886,9 +886,8 @@ def fit_posterior_mcmc(
     pick = np.sort(rng.choice(len(flat), size=min(n_out, len(flat)), replace=False))
     u = flat[pick]
     particles = design_frame(config, u, 0).drop(columns=["wave", "point"]).assign(weight=1.0 / len(u))
-    draws = pd.DataFrame({"draw": np.arange(len(u))})
-    for p in config.parameters:
-        draws[p.path] = particles[p.path].to_numpy()
+    draws = particles[config.names].copy()
+    draws.insert(0, "draw", np.arange(len(u)))
     n_eff = (steps - burn) * nw / tau_max
     diagnostics = {
         "walkers": nw,
@@ -1034,8 +1033,8 @@ POINT_FILE = "point.toml"
 
 def write_point(config: HistoryConfig, summary: pd.DataFrame, path: str | Path, *, budget: dict[str, Any]) -> Path:
     """The posterior medians of ``summary`` as dotted scenario keys (``parameters.*`` and ``cohort.*``): the point
-    that the shipped scenario and parameter set take (``tests/calibration/test_shipped_posterior.py`` holds them
-    to it). Each line carries its 95 % interval, and a flag where the data do not inform the parameter or its
+    that the shipped scenario and parameter set are to take once a posterior passes its predictive check. Each
+    line carries its 95 % interval, and a flag where the data do not inform the parameter or its
     posterior presses against a prior bound."""
     from ..io.store import atomic_file
 

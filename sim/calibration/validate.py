@@ -898,20 +898,25 @@ def with_roles(table: pd.DataFrame, fit: Sequence[str], check: Sequence[str]) ->
     return out.iloc[np.argsort(order.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
-def _counts_line(table: pd.DataFrame) -> str:
-    return ", ".join(f"{k} {v}" for k, v in status_counts(table).items())
+def role_counts(table: pd.DataFrame) -> list[tuple[str, int, dict[str, int]]]:
+    """Per role of :func:`with_roles` present in ``table`` (in :data:`ROLES` order): the role, its rows and its
+    status counts."""
+    parts = [(role, table[table["role"] == role]) for role in ROLES]
+    return [(role, len(part), status_counts(part)) for role, part in parts if len(part)]
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def to_markdown(table: pd.DataFrame, header: str = "") -> str:
     lines = [header.rstrip() + "\n" if header else ""]
     roles = "role" in table.columns
     if roles:
-        for role in ROLES:
-            part = table[table["role"] == role]
-            if len(part):
-                lines.append(f"Status counts, {role} targets ({len(part)} rows): {_counts_line(part)}\n")
+        for role, n, counts in role_counts(table):
+            lines.append(f"Status counts, {role} targets ({n} rows): {_counts_line(counts)}\n")
     else:
-        lines.append(f"Status counts: {_counts_line(table)}\n")
+        lines.append(f"Status counts: {_counts_line(status_counts(table))}\n")
     head = "| target | item | target value | target range | basis | simulated | sim. interval | n | status | note |"
     lines.append(("| role " + head) if roles else head)
     lines.append("|---" * (11 if roles else 10) + "|")

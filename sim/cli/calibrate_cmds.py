@@ -232,7 +232,7 @@ def validate(
     from ..calibration.history import HistoryError, load_config
     from ..calibration.stats import CohortError, compute_statistics, load_cohort
     from ..calibration.targets import TargetsError, load_targets
-    from ..calibration.validate import status_counts, validation_table, with_roles, write_validation
+    from ..calibration.validate import role_counts, status_counts, validation_table, with_roles, write_validation
     from ..scenario import Scenario
 
     try:
@@ -277,11 +277,9 @@ def validate(
     for line in validation_console_table(table, title, console.width):
         console.print(line, soft_wrap=False)
     if declared is not None:
-        for role in ("fit", "check", "not declared"):
-            part = table[table["role"] == role]
-            if len(part):
-                counts = ", ".join(f"{k}: {v}" for k, v in status_counts(part).items())
-                console.print(f"{role} targets ({len(part)} rows): {counts}", soft_wrap=False)
+        for role, n, counts in role_counts(table):
+            text = ", ".join(f"{k}: {v}" for k, v in counts.items())
+            console.print(f"{role} targets ({n} rows): {text}", soft_wrap=False)
     else:
         console.print(", ".join(f"{k}: {v}" for k, v in status_counts(table).items()), soft_wrap=False)
     console.print(f"wrote {csv}")
