@@ -473,6 +473,16 @@ def _manifest(config: HistoryConfig, wave: int) -> dict[str, Any]:
     }
 
 
+def _wave_declaration(declaration: dict[str, Any], wave: int) -> dict[str, Any]:
+    """What a wave's points depend on: every declared setting, but only the first ``wave`` entries of the wave
+    lists. A wave appended to the declaration later therefore leaves the earlier waves valid, while a change of
+    an earlier wave's size or days (or of anything else) does not."""
+    d = dict(declaration)
+    for key in ("wave_points", "wave_days"):
+        d[key] = list(d.get(key) or [])[:wave]
+    return d
+
+
 def _check_manifest(config: HistoryConfig, wave: int, allow_stale: bool) -> dict[str, Any]:
     d = wave_dir(config, wave)
     f = d / "wave.json"
@@ -480,7 +490,7 @@ def _check_manifest(config: HistoryConfig, wave: int, allow_stale: bool) -> dict
     if not f.is_file():
         return now
     stored = json.loads(f.read_text(encoding="utf-8"))
-    if stored.get("declaration") != now["declaration"]:
+    if _wave_declaration(stored.get("declaration") or {}, wave) != _wave_declaration(now["declaration"], wave):
         raise HistoryError(f"{d}: made with other declared settings than {config.path}; use a new `out`")
     for key, what in (("model_hash", "model source"), ("scenario_sha256", "scenario file")):
         if stored.get(key) != now[key] and not allow_stale:

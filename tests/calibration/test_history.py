@@ -240,8 +240,18 @@ def test_cli_runs_a_wave_point_resumes_and_refuses_a_changed_declaration(tmp_pat
     r = runner.invoke(app, args)
     assert r.exit_code == 2 and "other declared settings" in r.output
     assert len(pd.read_csv(tmp_path / "out" / "wave-01" / "points.csv")) == 2
+    # so is another size of a simulated wave; a wave appended to the declaration is not (wave 1 resumes)
+    f.write_text(
+        f.read_text().replace("cutoff = 2.5", "cutoff = 3.0").replace("wave_points = [8, 8]", "wave_points = [9, 8]")
+    )
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "other declared settings" in r.output
+    text = f.read_text().replace("wave_points = [9, 8]", "wave_points = [8, 8, 8]")
+    f.write_text(text.replace("wave_days = [12, 12]", "wave_days = [12, 12, 12]"))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert pd.read_csv(tmp_path / "out" / "wave-01" / "points.csv")["point"].tolist() == [0, 1, 2]
     # too few points to emulate: a clear message, exit 2
-    f.write_text(f.read_text().replace("cutoff = 2.5", "cutoff = 3.0"))
     r = runner.invoke(app, ["posterior", str(f), "--fit"])
     assert r.exit_code == 2 and "fewer than 8 finished points" in r.output
 
