@@ -1109,8 +1109,23 @@ def finished_waves(config: HistoryConfig) -> list[int]:
     return [w for w in range(1, len(config.wave_points) + 1) if not read_points(config, w).empty]
 
 
+def pairs_key(config: HistoryConfig, particles: pd.DataFrame) -> list[str]:
+    """The pairs plot's key: per parameter, its number, name and weighted median [95 % interval] in its units."""
+    w = particles["weight"].to_numpy(float)
+    key = []
+    for k, p in enumerate(config.parameters):
+        vals = np.asarray(p.from_unit(particles[f"u.{p.path}"].to_numpy(float)), dtype=float)
+        lo, med, hi = _weighted_quantile(vals, w, [0.025, 0.5, 0.975])
+        key.append(f"{k + 1:>2}  {p.path.split('.', 1)[-1]}:  {med:.3g}  [{lo:.3g}, {hi:.3g}]")
+    return key
+
+
 def pairs_plot(config: HistoryConfig, particles: pd.DataFrame, path: Path) -> Path:
-    """Weighted pairs plot of the posterior on the unit scale (prior = the unit square)."""
+    """Weighted pairs plot of the posterior on the unit prior scale (prior = the unit square).
+
+    The panels are numbered; the empty upper triangle holds the key: each parameter's number, name, and its
+    posterior median with the 95 % interval in the parameter's own units, so that the labels stay readable for
+    the twenty-odd parameters of the calibration."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1121,7 +1136,8 @@ def pairs_plot(config: HistoryConfig, particles: pd.DataFrame, path: Path) -> Pa
     names = config.names
     d = len(names)
     w = particles["weight"].to_numpy(float)
-    fig, axes = plt.subplots(d, d, figsize=(1.3 * d, 1.3 * d), squeeze=False)
+    side = max(1.1 * d, 7.0)
+    fig, axes = plt.subplots(d, d, figsize=(side, side), squeeze=False)
     for i in range(d):
         for j in range(d):
             ax = axes[i, j]
@@ -1130,20 +1146,40 @@ def pairs_plot(config: HistoryConfig, particles: pd.DataFrame, path: Path) -> Pa
             xi = particles[f"u.{names[j]}"].to_numpy(float)
             if i == j:
                 ax.hist(xi, bins=20, range=(0, 1), weights=w, color="0.3")
+                ax.set_xlim(0, 1)
+                ax.text(0.03, 0.97, str(i + 1), transform=ax.transAxes, ha="left", va="top", fontsize=9, color="C3")
             elif i > j:
                 yi = particles[f"u.{names[i]}"].to_numpy(float)
-                ax.scatter(xi, yi, s=2, c=w, cmap="viridis", linewidths=0)
+                ax.scatter(xi, yi, s=1.5, c=w, cmap="viridis", linewidths=0, rasterized=True)
                 ax.set_xlim(0, 1)
                 ax.set_ylim(0, 1)
             else:
                 ax.axis("off")
             if i == d - 1:
-                ax.set_xlabel(names[j].rsplit(".", 2)[-2] + "\n" + names[j].rsplit(".", 1)[-1], fontsize=5)
+                ax.set_xlabel(str(j + 1), fontsize=9)
             if j == 0:
-                ax.set_ylabel(names[i].rsplit(".", 1)[-1], fontsize=5)
-    fig.suptitle("posterior on the unit prior scale (diagonal: weighted marginals)", fontsize=9)
-    fig.tight_layout()
-    out = save_figure(fig, path, dpi=110)
+                ax.set_ylabel(str(i + 1), fontsize=9, rotation=0, labelpad=8)
+    fig.suptitle(
+        "posterior on the unit prior scale\n(diagonal: marginals; key: median [95 % interval] in units)",
+        fontsize=12,
+        x=0.02,
+        y=1.0 - 0.05 / side,
+        ha="left",
+        va="top",
+    )
+    fig.subplots_adjust(left=0.03, right=0.995, bottom=0.03, top=1.0 - 0.5 / side, wspace=0.05, hspace=0.05)
+    # the key in the empty upper triangle, from its middle column on (clear of the diagonal below it)
+    anchor = axes[0, max(1, d // 2)].get_position() if d > 1 else axes[0, 0].get_position()
+    fig.text(
+        anchor.x0,
+        anchor.y1,
+        "\n".join(pairs_key(config, particles)),
+        ha="left",
+        va="top",
+        fontsize=13,
+        family="monospace",
+    )
+    out = save_figure(fig, path, dpi=100)
     plt.close(fig)
     return out
 

@@ -389,3 +389,20 @@ def test_emulator_likelihood_is_the_gaussian_of_the_abc_kernel(emulated):
     expected = -0.5 * np.sum((mean - 0.5) ** 2 / var + np.log(var), axis=1)
     out = like(u)
     assert np.allclose(out[:2], expected) and np.isneginf(out[2:]).all()  # outside the prior's support
+
+
+def test_pairs_plot_key_gives_weighted_medians_in_units_and_the_plot_is_written(tmp_path):
+    cfg = _config(tmp_path)
+    # a.x uniform on the unit scale; a.y's unit coordinate weighted towards 0.75 only through the weights
+    u = np.column_stack([np.linspace(0.0, 1.0, 401), np.linspace(0.0, 1.0, 401)])
+    weight = np.where(u[:, 1] > 0.5, 3.0, 1.0)
+    particles = hm.design_frame(cfg, u, 0).drop(columns=["wave", "point"]).assign(weight=weight / weight.sum())
+    key = hm.pairs_key(cfg, particles)
+    assert [line.split()[:2] for line in key] == [["1", "x:"], ["2", "y:"]]
+    med_y = float(cfg.parameters[1].from_unit(2.0 / 3.0))  # weighted median of u_y: 1/4 of the mass below 0.5
+    assert float(key[1].split()[2]) == pytest.approx(med_y, rel=0.02)
+    out = hm.pairs_plot(cfg, particles, tmp_path / "pairs.png")
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(out)
+    assert img.shape[0] == img.shape[1] >= 600  # square, and large enough for its key at any number of parameters
