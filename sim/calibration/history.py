@@ -739,6 +739,47 @@ def fit_emulators(u: np.ndarray, y: pd.DataFrame, *, seed: int = 0, folds: int =
     return Emulator(keys, models, noise, pd.DataFrame(diag))
 
 
+def holdout_check(emu: Emulator, u: np.ndarray, y: pd.DataFrame) -> pd.DataFrame:
+    """How well ``emu`` predicts simulated points it was not trained on (rows of ``y`` at unit coordinates ``u``).
+
+    Per emulated statistic: the points with a value, R² of the predicted latent mean, the mean error (simulated
+    minus predicted), and the fraction of points within 2 and 3 predictive SDs (latent + the cohort noise),
+    about 0.95 and 0.997 for an emulator that is right about its own uncertainty."""
+    mean, sd = emu.predict(u)
+    rows = []
+    for j, key in enumerate(emu.keys):
+        if key not in y.columns:
+            continue
+        t = y[key].to_numpy(float)
+        ok = np.isfinite(t)
+        if not ok.any():
+            continue
+        err = t[ok] - mean[ok, j]
+        z = err / np.sqrt(sd[ok, j] ** 2 + emu.noise_sd[key] ** 2)
+        ss = float(np.sum((t[ok] - t[ok].mean()) ** 2))
+        rows.append(
+            {
+                "stat_key": key,
+                "points": int(ok.sum()),
+                "r2": 1.0 - float(np.sum(err**2)) / ss if ss > 0 else math.nan,
+                "mean_error": float(err.mean()),
+                "within_2sd": float(np.mean(np.abs(z) <= 2)),
+                "within_3sd": float(np.mean(np.abs(z) <= 3)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["stat_key", "points", "r2", "mean_error", "within_2sd", "within_3sd"])
+
+
+def next_wave_check(config: HistoryConfig, wave: int, targets: TargetSet | None = None) -> pd.DataFrame:
+    """The emulators of waves < ``wave`` on the points of ``wave``, which they chose but never saw
+    (:func:`holdout_check`): a test of the emulators inside the non-implausible region, where cross-validation
+    over the whole design says little."""
+    emu, _ = wave_emulator(config, wave - 1, targets)
+    pts = read_points(config, wave)
+    u = pts[[f"u.{p}" for p in config.names]].to_numpy(float)
+    return holdout_check(emu, u, pts)
+
+
 def implausibility(emu: Emulator, spec: pd.DataFrame, u: np.ndarray, config: HistoryConfig) -> np.ndarray:
     """I_j(u) for the emulated fitted statistics (n × j, columns ``emu.keys``)."""
     s = spec.set_index("stat_key").loc[emu.keys].reset_index()
@@ -1366,6 +1407,15 @@ def fit(
         "files": [folder / "emulators.csv"],
     }
     log(f"emulated {len(emu.keys)} statistics on {points} points; non-implausible fraction of the prior {nroy:.3g}")
+    if len(waves) > 1:
+        check = next_wave_check(config, last, targets)
+        _write_csv(check, folder / "next_wave.csv")
+        result["files"].append(folder / "next_wave.csv")
+        result["next_wave"] = check
+        log(
+            f"emulators of waves < {last} on wave {last}'s {len(read_points(config, last))} points: median R² "
+            f"{check['r2'].median():.2f}, within 2 SD {check['within_2sd'].mean():.2f} (0.95 if calibrated)"
+        )
     if posterior:
         post_dir = config.out / "posterior"
         t0 = time.perf_counter()

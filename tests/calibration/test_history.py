@@ -406,3 +406,15 @@ def test_pairs_plot_key_gives_weighted_medians_in_units_and_the_plot_is_written(
 
     img = mpimg.imread(out)
     assert img.shape[0] == img.shape[1] >= 600  # square, and large enough for its key at any number of parameters
+
+
+def test_holdout_check_passes_a_right_emulator_and_catches_a_biased_one(emulated):
+    _, emu = emulated
+    u = np.random.default_rng(11).random((200, 2))
+    good = hm.holdout_check(emu, u, _simulate(u, seed=12)).set_index("stat_key")
+    assert (good["r2"] > 0.9).all() and (good["within_3sd"] > 0.9).all()
+    assert good["mean_error"].abs().max() < 0.02 and (good["points"] == 200).all()
+    shifted = _simulate(u, seed=12).assign(y1=lambda f: f["y1"] + 0.3)  # a statistic the emulator gets wrong
+    bad = hm.holdout_check(emu, u, shifted).set_index("stat_key")
+    assert bad.loc["y1", "within_3sd"] < 0.2 and bad.loc["y1", "mean_error"] == pytest.approx(0.3, abs=0.02)
+    assert bad.loc["y0", "within_3sd"] > 0.9
