@@ -23,13 +23,12 @@ import sys
 import textwrap
 import tomllib
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.calibration.abc import read_calibrated  # noqa: E402
-from sim.calibration.history import POINT_FILE, load_config  # noqa: E402
+from sim.calibration.abc import read_calibrated, read_calibrated_text  # noqa: E402
+from sim.calibration.history import POINT_FILE, HistoryConfig, load_config  # noqa: E402
 from sim.io.store import atomic_file  # noqa: E402
 
 
@@ -119,19 +118,9 @@ def _check(text: str, expect: dict[str, float], where: str) -> None:
             raise ShipError(f"{where}: {k} reads back as {got!r}, not {_number(v)}")
 
 
-def read_calibrated_text(text: str) -> dict[str, Any]:
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out |= flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
-        return out
-
-    return flat(tomllib.loads(text))
-
-
-def header_lines(posterior_dir: Path, declaration: Path, date: str, fitted: dict[str, tuple[float, str]]) -> list[str]:
+def header_lines(cfg: HistoryConfig, date: str, fitted: dict[str, tuple[float, str]]) -> list[str]:
+    posterior_dir = cfg.out / "posterior"
     budget = json.loads((posterior_dir / "budget.json").read_text(encoding="utf-8"))
-    cfg = load_config(declaration)
     waves = budget.get("waves", [])
     sim_patients = sim_time = 0.0
     for w in waves:
@@ -177,9 +166,7 @@ def ship(declaration: Path, date: str, dry_run: bool = False) -> dict[Path, str]
         raise ShipError(f"unexpected keys in {POINT_FILE}: {sorted(set(fitted) - set(model) - set(cohort))}")
     scen_raw = tomllib.loads(cfg.scenario.read_text(encoding="utf-8"))
     calibrated = (cfg.scenario.parent / scen_raw["parameter_set"]).resolve()
-    new_cal = calibrated_text(
-        calibrated.read_text(encoding="utf-8"), model, header_lines(posterior_dir, declaration, date, fitted)
-    )
+    new_cal = calibrated_text(calibrated.read_text(encoding="utf-8"), model, header_lines(cfg, date, fitted))
     new_scen = scenario_text(cfg.scenario.read_text(encoding="utf-8"), cohort)
     _check(new_cal, {k: v for k, (v, _) in model.items()}, str(calibrated))
     _check(new_scen, cohort, str(cfg.scenario))

@@ -548,6 +548,11 @@ def write_calibrated(values: dict[str, float], path: str | Path, *, budget: dict
 
 def read_calibrated(path: str | Path) -> dict[str, Any]:
     """The overrides of a calibrated file as ``{dotted.path: value}``."""
+    return read_calibrated_text(Path(path).read_text(encoding="utf-8"))
+
+
+def read_calibrated_text(text: str) -> dict[str, Any]:
+    """The overrides of a calibrated file's text as ``{dotted.path: value}``."""
     import tomllib
 
     def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -559,7 +564,7 @@ def read_calibrated(path: str | Path) -> dict[str, Any]:
                 out[f"{prefix}{k}"] = v
         return out
 
-    return flat(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+    return flat(tomllib.loads(text))
 
 
 # ---------------------------------------------------------------------------------------------

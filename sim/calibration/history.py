@@ -1413,7 +1413,7 @@ def fit(
         result["files"].append(folder / "next_wave.csv")
         result["next_wave"] = check
         log(
-            f"emulators of waves < {last} on wave {last}'s {len(read_points(config, last))} points: median R² "
+            f"emulators of waves < {last} on wave {last}'s {int(check['points'].max())} points: median R² "
             f"{check['r2'].median():.2f}, within 2 SD {check['within_2sd'].mean():.2f} (0.95 if calibrated)"
         )
     if posterior:
