@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sim.calibration.abc import read_calibrated, read_calibrated_text  # noqa: E402
-from sim.calibration.history import POINT_FILE, HistoryConfig, load_config  # noqa: E402
+from sim.calibration.history import POINT_FILE, HistoryConfig, HistoryError, load_config  # noqa: E402
 from sim.io.store import atomic_file  # noqa: E402
 
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         out = ship(Path(a.declaration), a.date, a.dry_run)
-    except (ShipError, OSError, KeyError, tomllib.TOMLDecodeError) as e:
+    except (ShipError, HistoryError, OSError, KeyError, tomllib.TOMLDecodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for path, text in out.items():
