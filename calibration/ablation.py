@@ -5,6 +5,9 @@ Run from the repository root::
 
     .venv/bin/python calibration/ablation.py                      # 200 patients × 180 days × 14 arms, ~15-25 min
     .venv/bin/python calibration/ablation.py --patients 40        # quicker, wider intervals
+    .venv/bin/python calibration/ablation.py --arms depletion --days 365 --out /tmp/depletion   # a diagnostic
+    .venv/bin/python calibration/ablation.py --arms depletion --set \
+        parameters.recruitment.monocyte_influx_per_site_per_day=1.5 --out /tmp/depletion-influx1.5
 
 Every arm is the shipped cohort (``scenarios/cohort_default.toml``, root seed 20240601) with one change: a
 process switched off through ``[model] disable`` (the model core's processes, docs/model.md), a pain gain set
@@ -17,6 +20,11 @@ validate``) and whether the review's sign is reproduced; and the paired differen
 baseline over weeks 6-12 and at week 12 (percentile bootstrap over patients). Writes ``calibration/validation/ablation.md``
 and ``ablation.csv``; runs go to ``--out`` (default /tmp/ablation, outside the repository; a rerun reuses
 finished patients).
+
+Diagnostics. ``--arms`` runs only the named arms (and the baseline they are compared with); ``--set KEY=VALUE``
+(repeatable, a TOML value) changes a parameter in every arm, the baseline included, to test what an ablation
+result depends on. Either one makes it a diagnostic: the report goes to ``--out``/ablation.md, never over the
+shipped table.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import os
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -39,7 +48,8 @@ from sim.calibration.stats import StatsConfig, association_table, load_cohort  #
 from sim.calibration.targets import load_targets  # noqa: E402
 from sim.cohort import run_cohort  # noqa: E402
 from sim.cohort.draw import draw_patient  # noqa: E402
-from sim.scenario import load_scenario, with_overrides  # noqa: E402
+from sim.io.store import atomic_file  # noqa: E402
+from sim.scenario import ScenarioError, load_scenario, with_overrides  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "cohort_default.toml"
 ROOT_SEED = 20240601
@@ -88,6 +98,22 @@ def arms(base) -> dict[str, tuple[str, dict]]:
     }
 
 
+def parse_set(items: list[str]) -> dict[str, object]:
+    """``["a.b=1.5", "c=true"]`` -> ``{"a.b": 1.5, "c": True}``: each value parsed as TOML."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ValueError(
+                f"--set {item!r}: {value.strip()!r} is not a TOML value (a number, true/false, or a quoted string)"
+            ) from None
+    return out
+
+
 def check_common_random_numbers(base, scen, n: int, days: float, root: int) -> None:
     for k in range(n):
         a, b = draw_patient(base, k, root=root, days=days), draw_patient(scen, k, root=root, days=days)
@@ -111,16 +137,34 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--out", default="/tmp/ablation")
     ap.add_argument("--root-seed", type=int, default=ROOT_SEED, help="cohort root seed (default: the shipped one)")
+    ap.add_argument("--arms", nargs="+", metavar="ARM", help="only these arms besides the baseline (a diagnostic)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override in every arm (a diagnostic)"
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
     if ROOT in out.resolve().parents:
         ap.error("--out must be outside the repository")  # exit 2, like every bad input
     base = load_scenario(SCENARIO)
+    try:
+        overrides = parse_set(args.set)
+        if overrides:
+            base = with_overrides(base, overrides, "--set")
+    except (ValueError, ScenarioError) as err:
+        ap.error(str(err))
+    all_arms = arms(base)
+    if args.arms:
+        unknown = sorted(set(args.arms) - set(all_arms))
+        if unknown:
+            ap.error(f"--arms: unknown arm(s) {', '.join(unknown)}; known: {', '.join(all_arms)}")
+        all_arms = {k: v for k, v in all_arms.items() if k == "baseline" or k in args.arms}
+    diagnostic = bool(args.arms or overrides)
+    report = out / "ablation.md" if diagnostic else OUT_MD
     signs = {k: int(v) for k, v in load_targets()["review_association_signs"].by_label().items()}
     cfg = StatsConfig()
     tables, vas, walls = {}, {}, {}
-    for name, (what, over) in arms(base).items():
+    for name, (what, over) in all_arms.items():
         scen = with_overrides(base, over, f"ablation {name}") if over else base
         check_common_random_numbers(base, scen, min(args.patients, 50), args.days, args.root_seed)
         t0 = time.perf_counter()
@@ -148,7 +192,10 @@ def main() -> None:
     lines = [
         "# Ablation table: the review's associations by pathway, and the M1/M2 balance",
         "",
-        f"`calibration/ablation.py --patients {args.patients} --days {args.days:g}` on "
+        f"`calibration/ablation.py --patients {args.patients} --days {args.days:g}"
+        + "".join(f" --set {k}={v}" for k, v in overrides.items())
+        + (f" --arms {' '.join(args.arms)}" if args.arms else "")
+        + "` on "
         f"{time.strftime('%Y-%m-%d')}: `scenarios/cohort_default.toml`, root seed {args.root_seed}, the same "
         f"{args.patients} virtual patients in every arm (common random numbers, asserted). ρ = Spearman correlation of "
         "the readout with leg VAS at each patient's sample day (6-12 weeks), bootstrap 95 % CI; ✓ = the review's "
@@ -160,7 +207,7 @@ def main() -> None:
         "|---|---|" + "---|" * len(factors) + "---|",
     ]
     rows_csv = []
-    for name, (what, _) in arms(base).items():
+    for name, (what, _) in all_arms.items():
         t = tables[name].set_index("factor")
         cells = []
         for f in factors:
@@ -191,6 +238,8 @@ def main() -> None:
     ]
     b = vas["baseline"]
     for i, name in enumerate(arms(base)):
+        if name not in all_arms:
+            continue
         v = vas[name].reindex(b.index)
         cells = []
         for col in ("weeks_6_12", "week_12"):
@@ -210,27 +259,30 @@ def main() -> None:
         "| arm | median days to VAS < 20 | reached by the horizon | mean root TNF-α weeks 6-12 (pg/mL) |",
         "|---|---|---|---|",
     ]
-    for name in arms(base):
+    for name in all_arms:
         v = vas[name]
         reached = v["days_to_vas20"].notna()
         days_ = v["days_to_vas20"].fillna(args.days)
         med = float(np.median(days_))
         mark = "≥ " if (~reached).mean() >= 0.5 else ""
         lines.append(f"| {name} | {mark}{med:.0f} | {reached.mean():.0%} | {v['tnf_root'].mean():.3f} |")
-    share = 1.0 - vas["no_macrophage_secretion"]["tnf_root"].mean() / vas["baseline"]["tnf_root"].mean()
-    lines += [
-        "",
-        f"Macrophage-derived share of root TNF-α (weeks 6-12): 1 − TNF(no macrophage secretion)/TNF(baseline) = "
-        f"{share:.0%}. It counts what macrophages make and what NP cells make because macrophage TNF-α/IL-1β "
-        "activates them (`disc_cells.activation_gain`).",
-    ]
+    if "no_macrophage_secretion" in vas:
+        share = 1.0 - vas["no_macrophage_secretion"]["tnf_root"].mean() / vas["baseline"]["tnf_root"].mean()
+        lines += [
+            "",
+            f"Macrophage-derived share of root TNF-α (weeks 6-12): 1 − TNF(no macrophage secretion)/TNF(baseline) = "
+            f"{share:.0%}. It counts what macrophages make and what NP cells make because macrophage TNF-α/IL-1β "
+            "activates them (`disc_cells.activation_gain`).",
+        ]
     lines += ["", "Wall time per arm (1 worker): " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + "."]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        OUT_MD.write_text(text)
-        pd.DataFrame(rows_csv).to_csv(OUT_MD.with_suffix(".csv"), index=False)
-        print(f"written to {OUT_MD.relative_to(ROOT)}")
+        with atomic_file(report) as tmp:
+            tmp.write_text(text)
+        with atomic_file(report.with_suffix(".csv")) as tmp:
+            pd.DataFrame(rows_csv).to_csv(tmp, index=False)
+        print(f"written to {report}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""calibration/ablation.py: the diagnostic options (``--set``, ``--arms``), their bad input, and that a diagnostic
+never writes over the shipped table."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "calibration" / "ablation.py"
+_spec = importlib.util.spec_from_file_location("ablation", SCRIPT)
+ab = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ab)
+
+
+def test_set_values_are_parsed_as_toml():
+    got = ab.parse_set(["parameters.pain.il1b_weight=0.5", " a.b = true ", 'c="x=y"', "d=3"])
+    assert got == {"parameters.pain.il1b_weight": 0.5, "a.b": True, "c": "x=y", "d": 3}
+    assert ab.parse_set([]) == {}
+
+
+@pytest.mark.parametrize("item", ["nothing", "=1", "a.b=abc", "a.b="])
+def test_a_malformed_set_is_refused(item):
+    with pytest.raises(ValueError, match="--set"):
+        ab.parse_set([item])
+
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--arms", "no_such_arm"], "unknown arm(s) no_such_arm"),
+        (["--set", "parameters.pain.no_such_key=1"], "unknown parameter path"),
+        (["--set", "parameters.pain.il1b_weight=-1"], "parameters.pain.il1b_weight"),
+        (["--set", "parameters.pain.il1b_weight"], "expected KEY=VALUE"),
+    ],
+)
+def test_bad_diagnostic_input_exits_2_with_a_message(tmp_path, args, message):
+    res = _run(*args, "--out", str(tmp_path / "out"))
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_out_inside_the_repository_is_refused():
+    res = _run("--out", str(ROOT / "runs" / "ablation-test"))
+    assert res.returncode == 2 and "outside the repository" in res.stderr
+
+
+def test_a_diagnostic_reports_into_out_and_leaves_the_shipped_table(tmp_path):
+    shipped = ab.OUT_MD.read_bytes(), ab.OUT_MD.with_suffix(".csv").read_bytes()
+    out = tmp_path / "diag"
+    res = _run(
+        "--arms", "depletion", "--patients", "3", "--days", "8",
+        "--set", "parameters.recruitment.monocyte_influx_per_site_per_day=1.5", "--out", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (ab.OUT_MD.read_bytes(), ab.OUT_MD.with_suffix(".csv").read_bytes()) == shipped
+    text = (out / "ablation.md").read_text()
+    assert "--set parameters.recruitment.monocyte_influx_per_site_per_day=1.5 --arms depletion" in text
+    rows = pd.read_csv(out / "ablation.csv")
+    assert set(rows["arm"]) == {"baseline", "depletion"}
+    # only the arms asked for were simulated
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["baseline", "depletion"]
