@@ -23,7 +23,8 @@ finished patients).
 
 Diagnostics. ``--arms`` runs only the named arms (and the baseline they are compared with); ``--set KEY=VALUE``
 (repeatable, a TOML value) changes a parameter in every arm, the baseline included, to test what an ablation
-result depends on. Either one makes it a diagnostic: the report goes to ``--out``/ablation.md, never over the
+result depends on; ``--natural-history`` removes the cohort's usual-care surgery (``[cohort.surgery]``) from every
+arm, as in an experiment without surgery. Any of them makes it a diagnostic: the report goes to ``--out``/ablation.md, never over the
 shipped table.
 """
 
@@ -141,6 +142,11 @@ def main() -> None:
     ap.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override in every arm (a diagnostic)"
     )
+    ap.add_argument(
+        "--natural-history",
+        action="store_true",
+        help="no usual-care surgery in any arm ([cohort.surgery] removed; a diagnostic)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
@@ -148,7 +154,8 @@ def main() -> None:
         ap.error("--out must be outside the repository")  # exit 2, like every bad input
     base = load_scenario(SCENARIO)
     try:
-        overrides = parse_set(args.set)
+        set_over = parse_set(args.set)
+        overrides = {**set_over, **({"cohort.surgery": None} if args.natural_history else {})}
         if overrides:
             base = with_overrides(base, overrides, "--set")
     except (ValueError, ScenarioError) as err:
@@ -184,6 +191,7 @@ def main() -> None:
                 "week_12": t[t["day"] == 84].set_index("patient")["pain_vas"],
                 "tnf_root": w["tnf_root_pg_ml"].mean(),
                 "days_to_vas20": below.reindex(w["pain_vas"].mean().index),
+                "operated": t.groupby("patient")["surgery"].max() > 0,
             }
         )
         print(f"{name}: {walls[name]:.0f} s", flush=True)
@@ -193,7 +201,8 @@ def main() -> None:
         "# Ablation table: the review's associations by pathway, and the M1/M2 balance",
         "",
         f"`calibration/ablation.py --patients {args.patients} --days {args.days:g}"
-        + "".join(f" --set {k}={v}" for k, v in overrides.items())
+        + "".join(f" --set {k}={v}" for k, v in set_over.items())
+        + (" --natural-history" if args.natural_history else "")
         + (f" --arms {' '.join(args.arms)}" if args.arms else "")
         + "` on "
         f"{time.strftime('%Y-%m-%d')}: `scenarios/cohort_default.toml`, root seed {args.root_seed}, the same "
@@ -254,10 +263,12 @@ def main() -> None:
         "",
         f"Median days from onset to the first day (≥ 7) with VAS < {VAS_RESOLVED:g}; patients who never get there "
         f"count at the horizon (day {args.days:g}; '≥' marks a median that is censored). Root TNF-α: mean over "
-        "weeks 6-12 of the concentration on the root's outer layer.",
+        "weeks 6-12 of the concentration on the root's outer layer. Operated: the fraction of patients with a "
+        "discectomy by the horizon (the cohort's usual-care surgery for persistent severe pain, "
+        "`[cohort.surgery]`), which removes the fragment and so shortens the time to VAS < 20.",
         "",
-        "| arm | median days to VAS < 20 | reached by the horizon | mean root TNF-α weeks 6-12 (pg/mL) |",
-        "|---|---|---|---|",
+        "| arm | median days to VAS < 20 | reached by the horizon | operated | mean root TNF-α weeks 6-12 (pg/mL) |",
+        "|---|---|---|---|---|",
     ]
     for name in all_arms:
         v = vas[name]
@@ -265,7 +276,10 @@ def main() -> None:
         days_ = v["days_to_vas20"].fillna(args.days)
         med = float(np.median(days_))
         mark = "≥ " if (~reached).mean() >= 0.5 else ""
-        lines.append(f"| {name} | {mark}{med:.0f} | {reached.mean():.0%} | {v['tnf_root'].mean():.3f} |")
+        lines.append(
+            f"| {name} | {mark}{med:.0f} | {reached.mean():.0%} | {v['operated'].mean():.0%} | "
+            f"{v['tnf_root'].mean():.3f} |"
+        )
     if "no_macrophage_secretion" in vas:
         share = 1.0 - vas["no_macrophage_secretion"]["tnf_root"].mean() / vas["baseline"]["tnf_root"].mean()
         lines += [

@@ -4,6 +4,7 @@ never writes over the shipped table."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -61,12 +62,21 @@ def test_a_diagnostic_reports_into_out_and_leaves_the_shipped_table(tmp_path):
     out = tmp_path / "diag"
     res = _run(
         "--arms", "depletion", "--patients", "3", "--days", "8",
-        "--set", "parameters.recruitment.monocyte_influx_per_site_per_day=1.5", "--out", str(out),
+        "--set", "parameters.recruitment.monocyte_influx_per_site_per_day=1.5", "--natural-history",
+        "--out", str(out),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert (ab.OUT_MD.read_bytes(), ab.OUT_MD.with_suffix(".csv").read_bytes()) == shipped
     text = (out / "ablation.md").read_text()
-    assert "--set parameters.recruitment.monocyte_influx_per_site_per_day=1.5 --arms depletion" in text
+    assert (
+        "--set parameters.recruitment.monocyte_influx_per_site_per_day=1.5 --natural-history --arms depletion" in text
+    )
+    assert "| arm | median days to VAS < 20 | reached by the horizon | operated |" in text
+    # --natural-history: the cohort's usual-care surgery is gone from every arm's resolved scenario
+    for arm in ("baseline", "depletion"):
+        manifest = json.loads((out / arm / "manifest.json").read_text())
+        assert manifest["scenario"]["cohort"]["surgery"] is None
+        assert manifest["scenario"]["parameters"]["recruitment"]["monocyte_influx_per_site_per_day"] == 1.5
     rows = pd.read_csv(out / "ablation.csv")
     assert set(rows["arm"]) == {"baseline", "depletion"}
     # only the arms asked for were simulated
