@@ -111,7 +111,18 @@ def trial(
         from .run_cmds import _check_cohort_draws
 
         # PosteriorError (exit 2, one line) before anything is written
-        tr = tr.with_posterior(load_posterior(posterior, tr.population))
+        draws = load_posterior(posterior)
+        # the arms are the care: the population's usual-care surgery rule gives way to them (trial_spec), so a
+        # calibration's draws of its threshold have nothing to set here
+        surgery_cols = [c for c in draws.columns if c.startswith("cohort.surgery.")]
+        if surgery_cols and (tr.population.cohort is None or tr.population.cohort.surgery is None):
+            draws = draws.without(surgery_cols)
+            note(
+                f"{posterior}: ignoring {', '.join(surgery_cols)}: the trial's arms replace the population's "
+                "usual-care surgery"
+            )
+        draws.check(tr.population)
+        tr = tr.with_posterior(draws)
         _check_cohort_draws(tr.population, str(tr.population_path), tr.posterior, tr.root_seed)
     longest = tr.window[1] + tr.spec.follow_up_days
     check_run_budget(
@@ -244,5 +255,5 @@ def _summary(out: Path) -> None:
         where = f" day {p['visit_day']}" if p.get("visit_day") is not None else ""
         console.print(
             f"  published {p['measure']} ({p['arm']}{where}): {p['value']:g} — simulated {_fmt(s['value'], 2)} "
-            f"({_fmt(s['ci_low'], 2)}-{_fmt(s['ci_high'], 2)})"
+            f"({_fmt(s['ci_low'], 2)} to {_fmt(s['ci_high'], 2)})"
         )

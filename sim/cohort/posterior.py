@@ -126,6 +126,7 @@ class PosteriorDraws:
     columns: tuple[str, ...]
     values: np.ndarray
     metadata: Any = None
+    ignored: tuple[str, ...] = ()
     _checked: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
@@ -241,6 +242,27 @@ class PosteriorDraws:
     def parameter_columns(self) -> tuple[str, ...]:
         return tuple(c for c in self.columns if c.split(".", 1)[0] == "parameters")
 
+    def without(self, columns: Iterable[str]) -> PosteriorDraws:
+        """These draws without ``columns`` (recorded as ``ignored``): for a use in which those paths do not exist,
+        e.g. the usual-care surgery threshold in a trial whose arms bring their own surgery rules. Raises
+        :class:`PosteriorError` if no column would be left."""
+        drop = set(columns)
+        keep = [j for j, c in enumerate(self.columns) if c not in drop]
+        if not keep:
+            raise _fail(
+                self.source,
+                "",
+                "no column is left to vary between draws once " + ", ".join(sorted(drop)) + " is ignored",
+            )
+        return PosteriorDraws(
+            self.path,
+            self.sha256,
+            tuple(self.columns[j] for j in keep),
+            self.values[:, keep],
+            self.metadata,
+            self.ignored + tuple(c for c in self.columns if c in drop),
+        )
+
     def scenario_for(self, scenario: Scenario, d: int) -> Scenario:
         """``scenario`` with draw ``d`` applied (re-validated): the base from which that draw's patients are drawn.
 
@@ -284,6 +306,7 @@ class PosteriorDraws:
             "sha256": self.sha256,
             "n_draws": self.n_draws,
             "columns": list(self.columns),
+            "ignored_columns": list(self.ignored),
             "metadata": self.metadata,
             "draw_derivation": "patient k: draw = numpy.random.default_rng(SeedSequence(root_seed, spawn_key=(k, "
             f"{POSTERIOR_STREAM}))).integers(n_draws), uniform with replacement; its own stream, so the patient's "

@@ -256,3 +256,39 @@ def test_rerun_resumes_and_another_posterior_recomputes(runs, tmp_path):
     assert (
         read_parquet_metadata(out / SCREENING)["fingerprint"] != read_parquet_metadata(full / SCREENING)["fingerprint"]
     )
+
+
+def test_a_calibrations_surgery_threshold_is_ignored_where_the_arms_bring_the_surgery(runs, tmp_path):
+    """A calibration's draws include the usual-care surgery threshold (``cohort.surgery.vas_at_least``); in a trial
+    the arms replace that rule, so the column is ignored (said, and recorded), not an error. A file holding only
+    that column leaves nothing to vary: exit 2, one line, nothing written."""
+    (tmp_path / "population.toml").write_text(POPULATION + "[cohort.surgery]\nvas_at_least = 70\n", encoding="utf-8")
+    path = tmp_path / "trial.toml"
+    path.write_text(TRIAL, encoding="utf-8")
+    assert load_trial(path).population.cohort.surgery is None  # the arms' protocol replaces usual care
+    base = runs["base"]
+    draws = tmp_path / "calibration_draws.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "draw": pa.array(range(3), pa.int64()),
+                SENS: [0.5 * base, base, 1.5 * base],
+                "cohort.surgery.vas_at_least": [60.0, 70.0, 80.0],
+            }
+        ),
+        draws,
+    )
+    out = tmp_path / "out"
+    res = _trial([path, "-o", out, "-j", "0", "--no-plot", "--posterior", draws])
+    assert "ignoring cohort.surgery.vas_at_least" in " ".join(res.output.split())
+    post = _manifest(out)["posterior"]
+    assert post["columns"] == [SENS] and post["ignored_columns"] == ["cohort.surgery.vas_at_least"]
+    scr = pd.read_parquet(out / SCREENING)
+    assert SENS in scr.columns and "cohort.surgery.vas_at_least" not in scr.columns
+
+    only = tmp_path / "only_surgery.parquet"
+    pq.write_table(pa.table({"draw": pa.array([0], pa.int64()), "cohort.surgery.vas_at_least": [70.0]}), only)
+    res = _trial([path, "-o", tmp_path / "none" / "x", "-j", "0", "--no-plot", "--posterior", only], ok=(2,))
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "no column is left" in lines[0], res.output
+    assert not (tmp_path / "none").exists()
