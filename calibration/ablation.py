@@ -37,7 +37,8 @@ import time
 import tomllib
 from pathlib import Path
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+if __name__ == "__main__":  # run as a script: one numba thread (imported, e.g. by the tests, it changes nothing)
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd

@@ -81,3 +81,14 @@ def test_a_diagnostic_reports_into_out_and_leaves_the_shipped_table(tmp_path):
     assert set(rows["arm"]) == {"baseline", "depletion"}
     # only the arms asked for were simulated
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["baseline", "depletion"]
+
+
+def test_importing_the_script_leaves_the_environment_alone(monkeypatch):
+    """Imported (as by these tests), the script must not pin numba's thread count for the whole process: a later
+    numba config reload would then refuse to run with another thread count."""
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    spec = importlib.util.spec_from_file_location("ablation_again", SCRIPT)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    import os
+
+    assert "NUMBA_NUM_THREADS" not in os.environ
