@@ -247,7 +247,7 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     b = vas["baseline"]
-    for i, name in enumerate(arms(base)):
+    for i, name in enumerate(arms(base)):  # i over every arm: a subset's bootstrap seeds are the full run's
         if name not in all_arms:
             continue
         v = vas[name].reindex(b.index)

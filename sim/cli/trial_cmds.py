@@ -111,18 +111,12 @@ def trial(
         from .run_cmds import _check_cohort_draws
 
         # PosteriorError (exit 2, one line) before anything is written
-        draws = load_posterior(posterior)
-        # the arms are the care: the population's usual-care surgery rule gives way to them (trial_spec), so a
-        # calibration's draws of its threshold have nothing to set here
-        surgery_cols = [c for c in draws.columns if c.startswith("cohort.surgery.")]
-        if surgery_cols and (tr.population.cohort is None or tr.population.cohort.surgery is None):
-            draws = draws.without(surgery_cols)
+        tr = tr.with_posterior(load_posterior(posterior))
+        if tr.posterior.ignored:
             note(
-                f"{posterior}: ignoring {', '.join(surgery_cols)}: the trial's arms replace the population's "
-                "usual-care surgery"
+                f"{posterior}: ignoring {', '.join(tr.posterior.ignored)}: the trial's arms replace the "
+                "population's usual-care surgery"
             )
-        draws.check(tr.population)
-        tr = tr.with_posterior(draws)
         _check_cohort_draws(tr.population, str(tr.population_path), tr.posterior, tr.root_seed)
     longest = tr.window[1] + tr.spec.follow_up_days
     check_run_budget(

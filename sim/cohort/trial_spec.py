@@ -387,8 +387,15 @@ class Trial:
     _draw_scenarios: dict[int, Scenario] = field(default_factory=dict, repr=False, compare=False)
 
     def with_posterior(self, posterior: PosteriorDraws | None) -> Trial:
-        """This trial with ``posterior`` (checked against the population: :class:`PosteriorError`), or without one."""
+        """This trial with ``posterior`` (checked against the population: :class:`PosteriorError`), or without one.
+
+        The arms replace the population's usual-care surgery rule (:func:`load_trial`), so the draws' values of it
+        (``cohort.surgery.*``, which a calibration fits) have nothing to set: they are dropped and listed in the
+        kept draws' ``ignored``."""
         if posterior is not None:
+            surgery = [c for c in posterior.columns if c.startswith("cohort.surgery.")]
+            if surgery:
+                posterior = posterior.without(surgery)
             posterior.check(self.population)
         return replace(self, posterior=posterior, _draw_scenarios={})
 
