@@ -153,6 +153,14 @@ def main() -> None:
     out = Path(args.out)
     if ROOT in out.resolve().parents:
         ap.error("--out must be outside the repository")  # exit 2, like every bad input
+    if out.exists() and not out.is_dir():
+        ap.error(f"--out {out}: exists and is not a directory")
+    if args.patients < 1:
+        ap.error(f"--patients: at least 1, got {args.patients}")
+    if not 1 <= args.days <= 3650:
+        ap.error(f"--days: 1-3650, got {args.days:g}")
+    if args.workers < 0:
+        ap.error(f"--workers: at least 0, got {args.workers}")
     base = load_scenario(SCENARIO)
     try:
         set_over = parse_set(args.set)

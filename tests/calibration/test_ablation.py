@@ -42,6 +42,11 @@ def _run(*args, cwd=ROOT):
         (["--set", "parameters.pain.no_such_key=1"], "unknown parameter path"),
         (["--set", "parameters.pain.il1b_weight=-1"], "parameters.pain.il1b_weight"),
         (["--set", "parameters.pain.il1b_weight"], "expected KEY=VALUE"),
+        (["--set", "parameters.pain.il1b_weight=nan"], "finite number"),
+        (["--patients", "0"], "--patients: at least 1"),
+        (["--days", "0"], "--days: 1-3650"),
+        (["--days", "nan"], "--days: 1-3650"),
+        (["--workers", "-1"], "--workers: at least 0"),
     ],
 )
 def test_bad_diagnostic_input_exits_2_with_a_message(tmp_path, args, message):
@@ -92,3 +97,11 @@ def test_importing_the_script_leaves_the_environment_alone(monkeypatch):
     import os
 
     assert "NUMBA_NUM_THREADS" not in os.environ
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "a_file"
+    f.write_text("mine")
+    res = _run("--arms", "depletion", "--out", str(f))
+    assert res.returncode == 2 and "is not a directory" in res.stderr and "Traceback" not in res.stderr
+    assert f.read_text() == "mine"
