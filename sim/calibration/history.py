@@ -885,6 +885,45 @@ class EmulatorLikelihood:
         return out
 
 
+class UnitLogitDensity:
+    """The posterior density of :class:`EmulatorLikelihood` in the unconstrained coordinates z = logit(u).
+
+    The uniform prior on the unit cube becomes the density Π u_i(1 − u_i) (the Jacobian of u = expit(z)), so a
+    sample of z maps back to a sample of the same posterior in u. The sampler then never meets the cube's faces:
+    on the cube itself a walker's proposal past a face is rejected, and a posterior pressed against a bound
+    (the kill rate, NP viability and MMP digestion of the shipped calibration) mixes slowly there, whereas in z
+    that region is an ordinary tail. This is the transform Stan applies to a bounded parameter (Carpenter et al.
+    2017, J Stat Softw 76:1, "lower and upper bounded scalar")."""
+
+    def __init__(self, like: Callable[[np.ndarray], np.ndarray]):
+        self.like = like
+
+    @staticmethod
+    def to_u(z: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        return expit(z)
+
+    @staticmethod
+    def to_z(u: np.ndarray) -> np.ndarray:
+        from scipy.special import logit
+
+        return logit(u)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        z = np.atleast_2d(np.asarray(z, dtype=float))
+        # expit rounds |z| > ~37 to exactly 0 or 1; those points still lie in the support
+        return self.like(np.clip(self.to_u(z), 0.0, 1.0)) + self.log_jacobian(z)
+
+    @staticmethod
+    def log_jacobian(z: np.ndarray) -> np.ndarray:
+        """Σ log u_i(1 − u_i), computed stably for large |z|."""
+        from scipy.special import log_expit
+
+        z = np.atleast_2d(z)
+        return np.sum(log_expit(z) + log_expit(-z), axis=1)
+
+
 def fit_posterior_mcmc(
     config: HistoryConfig,
     emu: Emulator,
@@ -894,14 +933,18 @@ def fit_posterior_mcmc(
     walkers: int | None = None,
     chunk: int = 2000,
     max_steps: int = 100_000,
+    start: np.ndarray | None = None,
+    seed: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> PosteriorResult:
     """The emulator posterior by affine-invariant ensemble MCMC (emcee, differential-evolution moves) on
-    :class:`EmulatorLikelihood` with the uniform prior on the unit cube. The walkers start at the most likely
-    points of a Sobol' set of prior candidates; the chain grows by ``chunk`` steps until it spans
-    :data:`CHAIN_TAUS` integrated autocorrelation times of its slowest parameter (or ``max_steps``: then
-    ``converged`` is false in the diagnostics); the first 5 τ are discarded as burn-in and the rest thinned by
-    τ/2. ``population`` (the declaration's) equally weighted draws are taken from what is left."""
+    :class:`EmulatorLikelihood` with the uniform prior on the unit cube, sampled in logit coordinates
+    (:class:`UnitLogitDensity`). The walkers start at the most likely points of a Sobol' set of prior
+    candidates; the chain grows by ``chunk`` steps until it spans :data:`CHAIN_TAUS` integrated autocorrelation
+    times of its slowest parameter (or ``max_steps``: then ``converged`` is false in the diagnostics); the first 5 τ are discarded as burn-in and the rest thinned by
+    τ/2. ``population`` (the declaration's) equally weighted draws are taken from what is left. ``start``
+    (walkers × d, unit coordinates) and ``seed`` (default: the declared posterior seed) replace the start and
+    the random stream, for a second, independently started chain (``calibration/mcmc_restart_check.py``)."""
     try:
         import emcee
     except ImportError:
@@ -913,15 +956,24 @@ def fit_posterior_mcmc(
     n_out = population or config.population
     nw = walkers or max(32, 4 * d)
     nw += nw % 2
+    if start is not None and np.shape(start) != (nw, d):
+        raise HistoryError(f"MCMC start: {np.shape(start)} walkers × parameters, expected ({nw}, {d})")
     like = EmulatorLikelihood(emu, spec, config.discrepancy)
-    seed = config.posterior_seed
-    cand = _sobol(d, max(4096, 16 * nw), seed % 2**31)
-    start = cand[np.argsort(like(cand))[-nw:]]
+    seed = config.posterior_seed if seed is None else seed
+    if start is None:
+        cand = _sobol(d, max(4096, 16 * nw), seed % 2**31)
+        start = cand[np.argsort(like(cand))[-nw:]]
+    density = UnitLogitDensity(like)
     sampler = emcee.EnsembleSampler(
-        nw, d, like, vectorize=True, moves=[(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+        nw,
+        d,
+        density,
+        vectorize=True,
+        moves=[(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)],
     )
     sampler.random_state = np.random.RandomState(seed % 2**32).get_state()
-    state, steps = start, 0
+    # the walkers move in logit coordinates; a Sobol' point on the cube's face (0) would be at −∞
+    state, steps = UnitLogitDensity.to_z(np.clip(start, 1e-6, 1.0 - 1e-6)), 0
     while True:
         state = sampler.run_mcmc(state, chunk, progress=False)
         steps += chunk
@@ -932,7 +984,7 @@ def fit_posterior_mcmc(
     tau_max = float(np.max(tau))
     burn = int(math.ceil(5 * tau_max))
     thin = max(1, int(tau_max // 2))
-    flat = sampler.get_chain(discard=burn, thin=thin, flat=True)
+    flat = UnitLogitDensity.to_u(sampler.get_chain(discard=burn, thin=thin, flat=True))
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(flat), size=min(n_out, len(flat)), replace=False))
     u = flat[pick]
@@ -940,6 +992,7 @@ def fit_posterior_mcmc(
     draws = particles[config.names].copy()
     draws.insert(0, "draw", np.arange(len(u)))
     n_eff = (steps - burn) * nw / tau_max
+    chain, log_prob = sampler.get_chain(flat=True), sampler.get_log_prob(flat=True)
     diagnostics = {
         "walkers": nw,
         "steps": steps,
@@ -951,7 +1004,8 @@ def fit_posterior_mcmc(
         "converged": bool(steps >= CHAIN_TAUS * tau_max),
         "acceptance_fraction": round(float(np.mean(sampler.acceptance_fraction)), 3),
         "effective_samples": round(n_eff, 1),
-        "max_log_likelihood": round(float(np.max(sampler.get_log_prob(flat=True))), 3),
+        "max_log_likelihood": round(float(np.max(log_prob - UnitLogitDensity.log_jacobian(chain))), 3),
+        "coordinates": "logit of the unit cube",
     }
     return PosteriorResult(
         particles=particles,

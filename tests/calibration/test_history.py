@@ -380,6 +380,34 @@ def test_mcmc_posterior_matches_the_closed_form(tmp_path, emulated):
     pd.testing.assert_frame_equal(res.draws, again.draws)
 
 
+def test_mcmc_samples_a_posterior_pressed_against_a_bound(tmp_path, emulated):
+    """Target y0 = 0 (scale 0.1): the posterior of u0 is N(0, 0.1²) truncated to [0, 1], a half-normal with mean
+    0.1·√(2/π) = 0.0798 and SD 0.1·√(1 − 2/π) = 0.0603, its mode on the cube's face. The walkers move in logit
+    coordinates, where that face is a tail, so the mass next to the bound is sampled and not cut off."""
+    _, emu = emulated
+    spec = _spec().assign(value=[0.0, 0.5], lo=[0.0, 0.45], hi=[0.0, 0.55])
+    res = hm.fit_posterior_mcmc(_config(tmp_path, population=1000), emu, spec, chunk=500)
+    assert res.diagnostics["converged"] and res.diagnostics["coordinates"] == "logit of the unit cube"
+    u = res.particles["u.a.x"].to_numpy()
+    assert u.min() > 0.0 and u.mean() == pytest.approx(0.1 * math.sqrt(2 / math.pi), abs=0.015)
+    assert u.std() == pytest.approx(0.1 * math.sqrt(1 - 2 / math.pi), rel=0.25)
+    assert np.mean(u < 0.0603) == pytest.approx(0.45, abs=0.07)  # P(|N(0, 0.1²)| < 0.0603) = 0.453
+    assert res.summary.set_index("parameter").loc["a.x", "at_bound"] == "low"
+
+
+def test_logit_density_is_the_cube_posterior_times_the_jacobian(emulated):
+    _, emu = emulated
+    like = hm.EmulatorLikelihood(emu, _spec(), discrepancy=0.5)
+    dens = hm.UnitLogitDensity(like)
+    u = np.array([[0.5, 0.5], [0.3, 0.6], [1e-9, 0.5]])
+    z = hm.UnitLogitDensity.to_z(u)
+    assert np.allclose(hm.UnitLogitDensity.to_u(z), u)
+    expected = like(u) + np.sum(np.log(u) + np.log1p(-u), axis=1)
+    assert np.allclose(dens(z), expected)
+    # far out in z the density stays finite (the cube's face, not outside the support)
+    assert np.isfinite(dens(np.array([[-60.0, 0.0], [60.0, 0.0]]))).all()
+
+
 def test_emulator_likelihood_is_the_gaussian_of_the_abc_kernel(emulated):
     _, emu = emulated
     like = hm.EmulatorLikelihood(emu, _spec(), discrepancy=0.5)
