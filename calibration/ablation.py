@@ -297,7 +297,10 @@ def main() -> None:
             f"{share:.0%}. It counts what macrophages make and what NP cells make because macrophage TNF-α/IL-1β "
             "activates them (`disc_cells.activation_gain`).",
         ]
-    lines += ["", "Wall time per arm (1 worker): " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + "."]
+    lines += [
+        "",
+        f"Wall time per arm ({args.workers} worker(s)): " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ".",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
