@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sim import odd  # noqa: E402
 from sim.calibration.abc import read_calibrated, read_calibrated_text  # noqa: E402
 from sim.calibration.history import POINT_FILE, HistoryConfig, HistoryError, load_config  # noqa: E402
 from sim.io.store import atomic_file  # noqa: E402
@@ -193,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         print(("would write " if a.dry_run else "wrote ") + str(path))
         if a.dry_run:
             print(text)
+    if not a.dry_run and odd.COHORT_SCENARIO.resolve() in {p.resolve() for p in out}:
+        # docs/odd.md quotes the shipped cohort's values (a test compares them).
+        odd.main()
     return 0
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .calibration.targets import load_targets
+from .io.store import atomic_file
 from .model import kernels as K
 from .model.agents import PHENOTYPES, MacrophageArrays
 from .model.geometry import CONTAINED, SPHERE_RULE, build_section
@@ -563,7 +564,9 @@ def render(template: str | None = None) -> str:
 
 
 def main(path: Path = DOC_PATH) -> None:
-    path.write_text(render(), encoding="utf-8")
+    text = render()
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     print(f"wrote {path}")
 
 

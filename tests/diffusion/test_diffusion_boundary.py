@@ -1,6 +1,8 @@
 """Dirichlet faces and masks, checked against an independent numpy/scipy
 implementation of the same discretisation."""
 
+import zlib
+
 import numpy as np
 import pytest
 from scipy.linalg import solve_banded
@@ -80,7 +82,9 @@ def reference_implicit(u, D, k, dx, dt, S, faces, g, mask):
 @pytest.mark.parametrize("method", ["explicit", "implicit"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_matches_reference_implementation(shape, method, dtype):
-    rng = np.random.default_rng(abs(hash((shape, method))) % 2**32)
+    # crc32, not hash(): str hashes change with PYTHONHASHSEED, so hash() gave
+    # every process different cases (and a tolerance tuned on some of them).
+    rng = np.random.default_rng(zlib.crc32(repr((shape, method)).encode()))
     nd = len(shape)
     ref = reference_explicit if method == "explicit" else reference_implicit
     for trial in range(4):
@@ -105,7 +109,12 @@ def test_matches_reference_implementation(shape, method, dtype):
         )
         held = mask if mask is not None and mask.any() else None
         expected = ref(u0, D, k, dx, dt, S, on, g, held)
-        rtol = 1e-12 if dtype == np.float64 else 2e-6
+        # Rounding: a few ulp per forward-Euler sub-step, accumulating at most
+        # linearly in the sub-step count (the scheme is a contraction); one
+        # solve per line for implicit.  Measured over 2,400 float32 cases per
+        # method: at most 48 ulp at 595 sub-steps, 9 ulp implicit.
+        n = explicit_substeps(dt, D, k, dx, nd) if method == "explicit" else 1
+        rtol = 1e-12 if dtype == np.float64 else float(np.finfo(np.float32).eps) * (32 + n / 4)
         np.testing.assert_allclose(u, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
 
 
