@@ -77,6 +77,7 @@ def test_a_diagnostic_reports_into_out_and_leaves_the_shipped_table(tmp_path):
         "--set parameters.recruitment.monocyte_influx_per_site_per_day=1.5 --natural-history --arms depletion" in text
     )
     assert "| arm | median days to VAS < 20 | reached by the horizon | operated |" in text
+    assert "Wall time per arm (" in text and "reused" not in text  # a fresh --out simulates every patient
     # --natural-history: the cohort's usual-care surgery is gone from every arm's resolved scenario
     for arm in ("baseline", "depletion"):
         manifest = json.loads((out / arm / "manifest.json").read_text())
@@ -86,6 +87,14 @@ def test_a_diagnostic_reports_into_out_and_leaves_the_shipped_table(tmp_path):
     assert set(rows["arm"]) == {"baseline", "depletion"}
     # only the arms asked for were simulated
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["baseline", "depletion"]
+
+
+def test_the_timing_line_says_which_arms_were_reused_and_so_were_not_timed():
+    fresh = ab.wall_line({"baseline": 301.4, "depletion": 288.0}, {"baseline": 0, "depletion": 0}, 200, 2)
+    assert fresh == "Wall time per arm (2 worker(s)): baseline 301 s, depletion 288 s."
+    mixed = ab.wall_line({"baseline": 2.0, "depletion": 150.2}, {"baseline": 200, "depletion": 90}, 200, 2)
+    assert mixed.startswith("Wall time per arm (2 worker(s)): baseline 2 s (all reused), depletion 150 s (90 reused).")
+    assert "not simulation costs" in mixed
 
 
 def test_importing_the_script_leaves_the_environment_alone(monkeypatch):
