@@ -132,6 +132,14 @@ def paired_diff(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, float, 
     return float(d.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
 
 
+def m1_share(traj: pd.DataFrame, first_day: float, last_day: float) -> float:
+    """M1 cells as a fraction of all macrophages (M0 + M1 + M2), pooled over patients and the days
+    ``first_day``-``last_day`` (inclusive); NaN when there are no macrophages (depletion)."""
+    w = traj[(traj["day"] >= first_day) & (traj["day"] <= last_day)]
+    total = float(w[["n_m0", "n_m1", "n_m2"]].to_numpy(float).sum())
+    return float(w["n_m1"].sum()) / total if total > 0 else float("nan")
+
+
 def wall_line(walls: dict[str, float], reused: dict[str, int], patients: int, workers: int) -> str:
     """The report's timing line. A patient reused from an earlier run into the same ``--out`` costs a read, not a
     simulation, so an arm's time is only a cost measurement when none of its patients were reused."""
@@ -197,7 +205,7 @@ def main() -> None:
     report = out / "ablation.md" if diagnostic else OUT_MD
     signs = {k: int(v) for k, v in load_targets()["review_association_signs"].by_label().items()}
     cfg = StatsConfig()
-    tables, vas, walls, reused = {}, {}, {}, {}
+    tables, vas, walls, reused, mix = {}, {}, {}, {}, {}
     for name, (what, over) in all_arms.items():
         scen = with_overrides(base, over, f"ablation {name}") if over else base
         check_common_random_numbers(base, scen, min(args.patients, 50), args.days, args.root_seed)
@@ -212,6 +220,7 @@ def main() -> None:
         tables[name] = association_table(p, signs, cfg)
         t = cohort.trajectories
         w = t[(t["day"] >= 42) & (t["day"] <= 84)].groupby("patient")
+        mix[name] = m1_share(t, 0, 13), m1_share(t, 42, 84)
         below = t[(t["day"] >= 7) & (t["pain_vas"] < VAS_RESOLVED)].groupby("patient")["day"].min()
         vas[name] = pd.DataFrame(
             {
@@ -287,16 +296,18 @@ def main() -> None:
     # median is a lower bound when more than half are censored) and the macrophage-made share of root TNF-α
     lines += [
         "",
-        "## Time to VAS < 20, and root TNF-α",
+        "## Time to VAS < 20, root TNF-α and the M1 share",
         "",
         f"Median days from onset to the first day (≥ 7) with VAS < {VAS_RESOLVED:g}; patients who never get there "
         f"count at the horizon (day {args.days:g}; '≥' marks a median that is censored). Root TNF-α: mean over "
         "weeks 6-12 of the concentration on the root's outer layer. Operated: the fraction of patients with a "
         "discectomy by the horizon (the cohort's usual-care surgery for persistent severe pain, "
-        "`[cohort.surgery]`), which removes the fragment and so shortens the time to VAS < 20.",
+        "`[cohort.surgery]`), which removes the fragment and so shortens the time to VAS < 20. M1 share: M1 cells "
+        "as a fraction of all macrophages (M0 + M1 + M2), pooled over patients and days ('–': no macrophages).",
         "",
-        "| arm | median days to VAS < 20 | reached by the horizon | operated | mean root TNF-α weeks 6-12 (pg/mL) |",
-        "|---|---|---|---|---|",
+        "| arm | median days to VAS < 20 | reached by the horizon | operated | mean root TNF-α weeks 6-12 (pg/mL) "
+        "| M1 share days 0-13 | M1 share weeks 6-12 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in all_arms:
         v = vas[name]
@@ -306,7 +317,7 @@ def main() -> None:
         mark = "≥ " if (~reached).mean() >= 0.5 else ""
         lines.append(
             f"| {name} | {mark}{med:.0f} | {reached.mean():.0%} | {v['operated'].mean():.0%} | "
-            f"{v['tnf_root'].mean():.3f} |"
+            f"{v['tnf_root'].mean():.3f} | " + " | ".join("–" if np.isnan(x) else f"{x:.3f}" for x in mix[name]) + " |"
         )
     if "no_macrophage_secretion" in vas:
         share = 1.0 - vas["no_macrophage_secretion"]["tnf_root"].mean() / vas["baseline"]["tnf_root"].mean()

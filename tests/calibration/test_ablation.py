@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,6 +78,9 @@ def test_a_diagnostic_reports_into_out_and_leaves_the_shipped_table(tmp_path):
         "--set parameters.recruitment.monocyte_influx_per_site_per_day=1.5 --natural-history --arms depletion" in text
     )
     assert "| arm | median days to VAS < 20 | reached by the horizon | operated |" in text
+    assert "| M1 share days 0-13 | M1 share weeks 6-12 |" in text and "| depletion |" in text
+    depleted = next(line for line in text.splitlines() if line.startswith("| depletion | ") and "| – | – |" in line)
+    assert depleted.endswith("| – | – |")  # no macrophages, no share
     assert "Wall time per arm (" in text and "reused" not in text  # a fresh --out simulates every patient
     # --natural-history: the cohort's usual-care surgery is gone from every arm's resolved scenario
     for arm in ("baseline", "depletion"):
@@ -95,6 +99,21 @@ def test_the_timing_line_says_which_arms_were_reused_and_so_were_not_timed():
     mixed = ab.wall_line({"baseline": 2.0, "depletion": 150.2}, {"baseline": 200, "depletion": 90}, 200, 2)
     assert mixed.startswith("Wall time per arm (2 worker(s)): baseline 2 s (all reused), depletion 150 s (90 reused).")
     assert "not simulation costs" in mixed
+
+
+def test_the_m1_share_pools_cells_over_patients_and_days():
+    traj = pd.DataFrame(
+        {
+            "patient": [0, 0, 1, 1, 0],
+            "day": [0.0, 13.0, 0.0, 13.0, 14.0],
+            "n_m0": [1, 0, 0, 0, 0],
+            "n_m1": [1, 2, 0, 1, 50],
+            "n_m2": [0, 2, 3, 0, 0],
+        }
+    )
+    assert ab.m1_share(traj, 0, 13) == pytest.approx(4 / 10)  # day 14 is outside; patients pooled, not averaged
+    assert ab.m1_share(traj, 14, 14) == 1.0
+    assert np.isnan(ab.m1_share(traj.assign(n_m0=0, n_m1=0, n_m2=0), 0, 13))  # no macrophages: depletion
 
 
 def test_importing_the_script_leaves_the_environment_alone(monkeypatch):
