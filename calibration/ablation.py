@@ -132,12 +132,11 @@ def paired_diff(a: np.ndarray, b: np.ndarray, seed: int) -> tuple[float, float, 
     return float(d.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
 
 
-def m1_share(traj: pd.DataFrame, first_day: float, last_day: float) -> float:
-    """M1 cells as a fraction of all macrophages (M0 + M1 + M2), pooled over patients and the days
-    ``first_day``-``last_day`` (inclusive); NaN when there are no macrophages (depletion)."""
-    w = traj[(traj["day"] >= first_day) & (traj["day"] <= last_day)]
-    total = float(w[["n_m0", "n_m1", "n_m2"]].to_numpy(float).sum())
-    return float(w["n_m1"].sum()) / total if total > 0 else float("nan")
+def m1_share(rows: pd.DataFrame) -> float:
+    """M1 cells as a fraction of all macrophages (M0 + M1 + M2), pooled over the given trajectory rows (patients and
+    days); NaN when there are no macrophages (depletion)."""
+    total = float(rows[["n_m0", "n_m1", "n_m2"]].to_numpy(float).sum())
+    return float(rows["n_m1"].sum()) / total if total > 0 else float("nan")
 
 
 def wall_line(walls: dict[str, float], reused: dict[str, int], patients: int, workers: int) -> str:
@@ -219,8 +218,9 @@ def main() -> None:
         p = cohort.patients.sort_values("patient")
         tables[name] = association_table(p, signs, cfg)
         t = cohort.trajectories
-        w = t[(t["day"] >= 42) & (t["day"] <= 84)].groupby("patient")
-        mix[name] = m1_share(t, 0, 13), m1_share(t, 42, 84)
+        weeks_6_12 = t[(t["day"] >= 42) & (t["day"] <= 84)]
+        w = weeks_6_12.groupby("patient")
+        mix[name] = m1_share(t[t["day"] <= 13]), m1_share(weeks_6_12)
         below = t[(t["day"] >= 7) & (t["pain_vas"] < VAS_RESOLVED)].groupby("patient")["day"].min()
         vas[name] = pd.DataFrame(
             {
