@@ -31,6 +31,13 @@ _HR_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0, 10.0, 20.
 _WINDOW_TITLES = {"short": "short term", "medium": "medium term", "long": "long term"}
 
 
+def _draws_note(manifest: dict) -> str:
+    """Title suffix saying that the patients carry posterior draws (``discsim trial --posterior``), so a plot of a run
+    with parameter uncertainty is not mistaken for one at the point."""
+    post = manifest.get("posterior")
+    return f", each patient under one of {post['n_draws']} posterior draws" if post else ""
+
+
 def _colors(arms: list[str]) -> dict[str, str]:
     return {a: ARM_COLORS[i % len(ARM_COLORS)] for i, a in enumerate(arms)}
 
@@ -60,7 +67,7 @@ def plot_pain(arms_df: pd.DataFrame, manifest: dict, path: Path) -> Path:
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
-    ax.set_title(literal(f"{manifest['name']}: leg pain by arm (intention to treat)"))
+    ax.set_title(literal(f"{manifest['name']}: leg pain by arm (intention to treat{_draws_note(manifest)})"))
     save_figure(fig, path, dpi=130)
     plt.close(fig)
     return path
@@ -99,7 +106,7 @@ def plot_recovery(outcomes: pd.DataFrame, manifest: dict, path: Path) -> Path:
     ax.set_xlim(left=0)
     ax.set_xlabel("weeks after entry")
     ax.set_ylabel(literal(f"fraction recovered ({manifest['recovery_definition']})"))
-    ax.set_title(literal(f"{manifest['name']}: time to recovery (Kaplan-Meier, 95 % CI)"))
+    ax.set_title(literal(f"{manifest['name']}: time to recovery (Kaplan-Meier, 95 % CI{_draws_note(manifest)})"))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="lower right")
     add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
@@ -157,7 +164,7 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
         if measure == "hazard_ratio_recovery":
             ax.axvline(1.0, color="0.5", lw=1)
             ax.set_xscale("log")
-            ticks = [t for t in _HR_TICKS if xmin <= t <= xmax]
+            ticks = _spaced_ticks([t for t in _HR_TICKS if xmin <= t <= xmax], xmin, xmax)
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
             ax.set_title("time to recovery")
@@ -176,10 +183,22 @@ def plot_forest(effects: pd.DataFrame, manifest: dict, arm: str, path: Path) -> 
     fig.suptitle(
         literal(f"{manifest['name']}: {arm} − {ref}, mean paired difference in leg VAS over each window")
         + f" (< 0: less pain with {literal(arm)}) and hazard ratio of recovery, 95 % CI"
+        + literal(_draws_note(manifest)).replace(", ", "\n", 1)  # on its own line: the title is long already
     )
     save_figure(fig, path, dpi=130)
     plt.close(fig)
     return path
+
+
+def _spaced_ticks(ticks: list[float], xmin: float, xmax: float) -> list[float]:
+    """The log-axis ticks at least 1/12 of the axis apart (1 always kept), so labels such as 1.5 and 2 do not overlap
+    on a wide hazard-ratio axis."""
+    gap = (math.log10(xmax) - math.log10(xmin)) / 12
+    kept: list[float] = []
+    for t in sorted(ticks, key=lambda t: (t != 1.0, t)):  # 1 (the null) first, then the others in order
+        if all(abs(math.log10(t) - math.log10(k)) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
 
 
 def _axis_range(sel: pd.DataFrame, log: bool) -> tuple[float, float]:

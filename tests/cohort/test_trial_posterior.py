@@ -292,3 +292,24 @@ def test_a_calibrations_surgery_threshold_is_ignored_where_the_arms_bring_the_su
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "no column is left" in lines[0], res.output
     assert not (tmp_path / "none").exists()
+
+
+def test_the_plots_of_a_run_with_draws_say_so_in_their_titles(runs, monkeypatch):
+    """Two folders, one run at the point and one under posterior draws, must not look the same at a glance."""
+    from sim.plots import trial as trial_plots
+
+    titles: dict[str, list[str]] = {}
+
+    def record(fig, path, **_):
+        titles[Path(path).name] = [fig.get_suptitle()] + [ax.get_title() for ax in fig.axes]
+
+    monkeypatch.setattr(trial_plots, "save_figure", record)
+    for run in ("plain", "out_a"):
+        titles.clear()
+        trial_plots.plot_trial_dir(runs[run])
+        assert {"pain.png", "recovery.png"} <= set(titles)
+        for name, texts in titles.items():
+            says = any("posterior draws" in t for t in texts)
+            assert says == (run == "out_a"), (run, name, texts)
+            if says:
+                assert any("each patient under one of 4 posterior draws" in t for t in texts)
