@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python calibration/robustness.py --write          # 20 cohorts of 60 and 20 of 200, 90 days
     .venv/bin/python calibration/robustness.py --cohorts 3 --sizes 20 --workers 1 --out /tmp/robustness-smoke
+    .venv/bin/python calibration/robustness.py --posterior calibration/posterior/posterior/draws.parquet --write
 
 For each cohort size n (default 60, the size of a typical primary study in the review, and 200) the script
 simulates K independent cohorts (default 20) of ``scenarios/cohort_default.toml``, computes the association
@@ -27,6 +28,17 @@ refused (use a fresh ``--out``, or ``--allow-stale`` to reuse anyway). 90 days c
 
 Writes ``robustness.md``, ``robustness.csv`` (per factor and size) and ``robustness_cohorts.csv`` (per cohort and
 factor) into ``--out``/seed<master>/, and with ``--write`` also into ``calibration/validation/``.
+
+With ``--posterior DRAWS`` this is the posterior predictive check of the signs: each cohort is simulated under
+one posterior draw, all its patients alike (the model the calibration fitted: one parameter vector per cohort;
+its emulators were trained on such cohorts). Cohort j of size n takes draw ``permutation[j]`` of a permutation of
+the draws from ``SeedSequence(master, spawn_key=(n, DRAW_STREAM))``, so the cohorts of one size use distinct
+draws and cohort j's draw does not depend on how many cohorts are run. The fraction of cohorts reproducing a
+sign is then its posterior predictive probability (over parameter uncertainty and patient sampling together),
+which is what a cohort-level statistic needs: pooling patients from different draws into one cohort, as
+``discsim cohort --posterior`` does for patient-level outcomes, mixes parameter uncertainty into the
+between-patient spread and dilutes a correlation (a statistic of the whole cohort). Runs go to
+``seed<master>-posterior-<sha256 of the draws file, 12 hex>/``; the tables are named ``robustness_posterior*``.
 """
 
 from __future__ import annotations
@@ -55,6 +67,7 @@ from sim.calibration.stats import StatsConfig, association_table, load_cohort, w
 from sim.calibration.targets import load_targets  # noqa: E402
 from sim.cohort import run_cohort  # noqa: E402
 from sim.cohort.draw import simulation_seed  # noqa: E402
+from sim.cohort.posterior import PosteriorDraws, load_posterior  # noqa: E402
 from sim.io.provenance import git_revision  # noqa: E402
 from sim.scenario import load_scenario  # noqa: E402
 
@@ -69,6 +82,8 @@ SOURCE_RECORD = "robustness_source.json"
 #: acceptance (issue 13): each sign reproduced in at least this fraction of the largest cohorts
 ACCEPTANCE = 0.8
 QUANTILES = (0.1, 0.9)
+#: spawn-key entry of the stream that assigns posterior draws to cohorts (beside the cohorts' own (n, j) keys)
+DRAW_STREAM = 0xD1A5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +109,21 @@ def cohort_plan(master: int, sizes: Sequence[int], cohorts: int) -> list[dict[st
     if used := TUNING_SEEDS.intersection(roots):
         raise ValueError(f"a cohort would reuse a tuning seed {sorted(used)}: choose another master seed")
     return plan
+
+
+def cohort_draws(master: int, size: int, cohorts: int, n_draws: int) -> list[int]:
+    """The posterior draw of each cohort 0..cohorts-1 of one size: the first entries of a permutation of the draws
+    (distinct while ``cohorts ≤ n_draws``), from ``SeedSequence(master, spawn_key=(size, DRAW_STREAM))``."""
+    if cohorts > n_draws:
+        raise ValueError(f"{cohorts} cohorts need at least as many posterior draws, the file has {n_draws}")
+    rng = np.random.default_rng(np.random.SeedSequence(int(master), spawn_key=(int(size), DRAW_STREAM)))
+    return [int(d) for d in rng.permutation(n_draws)[:cohorts]]
+
+
+def tables(posterior: bool) -> tuple[str, str, str]:
+    """File names of the report, the summary and the per-cohort table (``robustness_posterior*`` with draws)."""
+    names = (MD, CSV, COHORTS_CSV)
+    return tuple(n.replace("robustness", "robustness_posterior") for n in names) if posterior else names
 
 
 def check_disjoint(seeds: dict[str, Sequence[int]]) -> int:
@@ -188,24 +218,35 @@ def _check_source(cohort_dir: Path, current: str, allow_stale: bool) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Simulate (or reuse) every cohort and compute its association table."""
-    out = Path(args.out) / f"seed{args.master_seed}"
     scenario = load_scenario(SCENARIO)
+    post: PosteriorDraws | None = None
+    out = Path(args.out) / f"seed{args.master_seed}"
     signs = {k: int(v) for k, v in load_targets()["review_association_signs"].by_label().items()}
     config = StatsConfig(n_boot=args.bootstrap)
     plan = cohort_plan(args.master_seed, args.sizes, args.cohorts)
+    if args.posterior is not None:
+        try:
+            post = load_posterior(args.posterior, scenario)
+            for n in args.sizes:
+                draws = cohort_draws(args.master_seed, n, args.cohorts, post.n_draws)
+                for c in (c for c in plan if c["size"] == n):
+                    c["draw"] = draws[c["cohort"]]
+        except (ValueError, OSError) as exc:  # PosteriorError is a ValueError (ScenarioError); exit 2 as argparse
+            print(f"robustness.py: error: --posterior: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        out = Path(args.out) / f"seed{args.master_seed}-posterior-{post.sha256[:12]}"
     current = source_hash()
-    tables, seeds, cohorts = [], {}, []
+    per, seeds, cohorts = [], {}, []
     t0 = time.perf_counter()
     for c in plan:
         d = out / c["key"]
         _check_source(d, current, args.allow_stale)
-        res = run_cohort(
-            scenario, d, patients=c["size"], days=args.days, root_seed=c["root_seed"], workers=args.workers
-        )
+        base = scenario if post is None else post.scenario_for(scenario, c["draw"])
+        res = run_cohort(base, d, patients=c["size"], days=args.days, root_seed=c["root_seed"], workers=args.workers)
         cohort = load_cohort(d)
         seeds[c["key"]] = list(res.manifest["seeds"])
         t = cohort_associations(cohort.patients, signs, config)
-        tables.append(t.assign(size=c["size"], cohort=c["cohort"], root_seed=c["root_seed"]))
+        per.append(t.assign(size=c["size"], cohort=c["cohort"], root_seed=c["root_seed"], draw=c.get("draw")))
         sd = cohort.patients["sample_day"]
         cohorts.append(
             {
@@ -222,13 +263,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
         print(
-            f"{c['key']} (root seed {c['root_seed']}): {res.n_ok}/{c['size']} ok, {cohorts[-1]['n_computed']} "
+            f"{c['key']} (root seed {c['root_seed']}"
+            + (f", draw {c['draw']}" if post else "")
+            + f"): {res.n_ok}/{c['size']} ok, {cohorts[-1]['n_computed']} "
             f"simulated in {res.wall_time_s:.1f} s, {cohorts[-1]['signs_reproduced']}/{cohorts[-1]['signs']} signs",
             flush=True,
         )
     n_distinct = check_disjoint(seeds)
-    per_cohort = pd.concat(tables, ignore_index=True)
-    cols = ["size", "cohort", "root_seed", "factor", "column", "review_sign", "n", "rho", "ci_lo", "ci_hi"]
+    per_cohort = pd.concat(per, ignore_index=True)
+    cols = ["size", "cohort", "root_seed", *(["draw"] if post else []), "factor", "column", "review_sign", "n", "rho"]
+    cols += ["ci_lo", "ci_hi"]
     per_cohort = per_cohort[cols + ["reproduced"]]
     return {
         "out": out,
@@ -243,6 +287,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "source_hash": current,
         "git_revision": git_revision(),
         "latest_sample_day": float(scenario.cohort.sample_day_max()),
+        "posterior": post,
     }
 
 
@@ -281,12 +326,28 @@ def render(result: dict[str, Any], args: argparse.Namespace, command: str, budge
     total_pp = budget["simulation_wall_time_s"] / max(budget["patients_simulated"], 1)
     failed = int(cohorts["n_failed"].sum())
     lo_day, hi_day = int(cohorts["sample_day_min"].min()), int(cohorts["sample_day_max"].max())
+    post = result.get("posterior")
+    title = "# Sign robustness: the review's cytokine-pain signs across independent cohorts"
+    if post is not None:
+        title = "# Posterior predictive of the review's cytokine-pain signs: one posterior draw per cohort"
     lines = [
-        "# Sign robustness: the review's cytokine-pain signs across independent cohorts",
+        title,
         "",
         f"`{command}` on {time.strftime('%Y-%m-%d')} (git {result['git_revision']}, sim source "
         f"{result['source_hash']}).",
         "",
+        *(
+            [
+                f"* Posterior draws `{post.path}` (sha256 {post.sha256[:12]}…, {post.n_draws} draws of "
+                f"{len(post.columns)} values): **each cohort is simulated under one draw**, every patient alike, "
+                f"over the scenario below; cohort j of size n takes entry j of a permutation of the draws from "
+                f"`SeedSequence({args.master_seed}, spawn_key=(n, {DRAW_STREAM}))` (distinct draws within a size; "
+                "listed below). So a fraction below is the posterior predictive probability of the sign, over "
+                "parameter uncertainty and patient sampling together."
+            ]
+            if post is not None
+            else []
+        ),
         f"* Scenario `scenarios/cohort_default.toml`; {k} independent cohorts of each size "
         + ", ".join(str(n) for n in sizes)
         + f" patients, {args.days:g} days (sample days {lo_day}-{hi_day}"
@@ -342,23 +403,27 @@ def render(result: dict[str, Any], args: argparse.Namespace, command: str, budge
         "",
         "## Cohorts",
         "",
-        "| size | cohort | root seed | patients ok | signs reproduced | simulated now | wall time (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| size | cohort | root seed |"
+        + (" posterior draw |" if post is not None else "")
+        + " patients ok | signs reproduced | simulated now | wall time (s) |",
+        "|---|---|---|" + ("---|" if post is not None else "") + "---|---|---|---|",
     ]
     for r in cohorts.itertuples():
         lines.append(
-            f"| {r.size} | {r.cohort} | {r.root_seed} | {r.n_ok}/{r.size} | {r.signs_reproduced}/{r.signs} | "
-            f"{r.n_computed} | {r.wall_time_s:.1f} |"
+            f"| {r.size} | {r.cohort} | {r.root_seed} |"
+            + (f" {r.draw} |" if post is not None else "")
+            + f" {r.n_ok}/{r.size} | {r.signs_reproduced}/{r.signs} | {r.n_computed} | {r.wall_time_s:.1f} |"
         )
-    lines += ["", f"Per cohort and factor (ρ, CI, reproduced): `{COHORTS_CSV}`."]
+    lines += ["", f"Per cohort and factor (ρ, CI, reproduced): `{tables(post is not None)[2]}`."]
     return "\n".join(lines) + "\n"
 
 
 def write(result: dict[str, Any], text: str, folder: Path) -> None:
+    md, csv, cohorts_csv = tables(result.get("posterior") is not None)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / MD).write_text(text, encoding="utf-8")
-    result["summary"].to_csv(folder / CSV, index=False)
-    result["per_cohort"].to_csv(folder / COHORTS_CSV, index=False)
+    (folder / md).write_text(text, encoding="utf-8")
+    result["summary"].to_csv(folder / csv, index=False)
+    result["per_cohort"].to_csv(folder / cohorts_csv, index=False)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -371,6 +436,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples per Spearman CI")
     ap.add_argument("--master-seed", type=int, default=MASTER_SEED, help=f"(default {MASTER_SEED})")
     ap.add_argument("--write", action="store_true", help="also write the tables into calibration/validation/")
+    ap.add_argument(
+        "--posterior",
+        type=Path,
+        default=None,
+        help="Parquet file of posterior draws: each cohort under one draw (the posterior predictive of the signs)",
+    )
     ap.add_argument("--allow-stale", action="store_true", help="reuse patients simulated with other sim code")
     args = ap.parse_args(argv)
     if args.cohorts < 1 or min(args.sizes) < 3 or len(set(args.sizes)) != len(args.sizes):

@@ -156,3 +156,91 @@ def test_a_tiny_run_end_to_end_is_resumable_and_deterministic(tmp_path, monkeypa
 def test_out_inside_the_repository_is_refused():
     with pytest.raises(SystemExit):
         rb.parse_args(["--out", str(ROOT / "runs" / "robustness")])
+
+
+# ---------------------------------------------------------------------------------------------
+# --posterior: one posterior draw per cohort (the posterior predictive of the signs)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cohort_draws_are_distinct_deterministic_and_do_not_depend_on_the_number_of_cohorts():
+    draws = rb.cohort_draws(31337, 200, 20, 500)
+    assert draws == rb.cohort_draws(31337, 200, 20, 500)
+    assert len(set(draws)) == 20 and all(0 <= d < 500 for d in draws)
+    assert rb.cohort_draws(31337, 200, 5, 500) == draws[:5]  # cohort j's draw is the same with fewer cohorts
+    assert rb.cohort_draws(31337, 60, 20, 500) != draws  # each size its own stream
+    # the documented derivation
+    rng = np.random.default_rng(np.random.SeedSequence(31337, spawn_key=(200, rb.DRAW_STREAM)))
+    assert draws == rng.permutation(500)[:20].tolist()
+    with pytest.raises(ValueError, match="at least as many posterior draws"):
+        rb.cohort_draws(31337, 200, 4, 3)
+
+
+def _draws_file(path: Path, sensitization: list[float]) -> Path:
+    frame = pd.DataFrame({"draw": range(len(sensitization)), "parameters.pain.sensitization_per_day": sensitization})
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def test_each_cohort_is_simulated_under_its_own_draw(tmp_path, monkeypatch):
+    monkeypatch.setattr(rb, "VALIDATION", tmp_path / "validation")
+    # two draws that give very different pain: no sensitization at all, and the prior's top
+    draws = _draws_file(tmp_path / "draws.parquet", [0.0, 5.0])
+    out = tmp_path / "runs"
+    argv = ["--cohorts", "2", "--sizes", "3", "--days", "10", "--workers", "0", "--out", str(out)]
+    argv += ["--bootstrap", "100", "--posterior", str(draws)]
+    result = rb.main(argv)
+    post = result["posterior"]
+    folder = out / f"seed31337-posterior-{post.sha256[:12]}"
+    assert result["out"] == folder
+    assert [c["draw"] for c in result["plan"]] == rb.cohort_draws(31337, 3, 2, 2)
+    assert sorted(result["cohorts"]["draw"]) == [0, 1]
+    per = pd.read_csv(folder / "robustness_posterior_cohorts.csv")
+    assert set(per["draw"]) == {0, 1}
+    assert not (folder / rb.MD).exists() and (folder / "robustness_posterior.csv").is_file()
+    md = (folder / "robustness_posterior.md").read_text()
+    assert "one posterior draw per cohort" in md and post.sha256[:12] in md
+
+    # every patient of a cohort is the patient of a plain cohort run over the scenario under that draw
+    scen = load_scenario(rb.SCENARIO)
+    pain = {}
+    for c in result["plan"]:
+        ref = tmp_path / f"ref-{c['cohort']}"
+        rb.run_cohort(post.scenario_for(scen, c["draw"]), ref, patients=3, days=10, root_seed=c["root_seed"], workers=0)
+        got = rb.load_cohort(folder / c["key"]).patients.sort_values("patient").reset_index(drop=True)
+        want = rb.load_cohort(ref).patients.sort_values("patient").reset_index(drop=True)
+        pd.testing.assert_series_equal(got["pain_vas_sample"], want["pain_vas_sample"])
+        pain[c["draw"]] = got["pain_vas_sample"].mean()
+    assert pain[1] > pain[0] + 5  # the draws did reach the patients
+
+    # a second run reuses every patient (same folder, same tables)
+    again = rb.main(argv)
+    assert again["cohorts"]["n_computed"].sum() == 0
+    pd.testing.assert_frame_equal(result["per_cohort"], again["per_cohort"])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "file not found"),
+        (b"not parquet", "not a readable Parquet file"),
+        ("bad-path", "parameters.pain.no_such_parameter"),
+        ("few", "at least as many posterior draws"),
+    ],
+)
+def test_a_bad_posterior_file_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, content, message):
+    path = tmp_path / "draws.parquet"
+    if content == "bad-path":
+        pd.DataFrame({"draw": [0, 1, 2], "parameters.pain.no_such_parameter": [1.0, 2.0, 3.0]}).to_parquet(path)
+    elif content == "few":
+        _draws_file(path, [1.0])
+    elif content is not None:
+        path.write_bytes(content)
+    out = tmp_path / "runs"
+    argv = ["--cohorts", "2", "--sizes", "3", "--days", "10", "--workers", "0", "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        rb.main([*argv, "--posterior", str(path)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("robustness.py: error: --posterior") and len(err.splitlines()) == 1
+    assert not out.exists()
